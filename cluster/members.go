@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	"encoding/json"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// gossipMember is what this node last heard about a peer.
+type gossipMember struct {
+	Name   string
+	Addr   string // gossip host:port
+	State  memberlist.NodeStateType
+	Meta   nodeMeta
+	HasMet bool // Meta was decoded
+}
+
+// memberTable remembers every member ever seen, including dead and left
+// ones, which memberlist.Members() no longer lists.
+type memberTable struct {
+	mu sync.Mutex
+	m  map[string]gossipMember
+}
+
+func newMemberTable() *memberTable { return &memberTable{m: map[string]gossipMember{}} }
+
+func (t *memberTable) update(n *memberlist.Node) {
+	gm := gossipMember{
+		Name:  n.Name,
+		Addr:  net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
+		State: n.State,
+	}
+	if json.Unmarshal(n.Meta, &gm.Meta) == nil && gm.Meta.ID != "" {
+		gm.HasMet = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.m[n.Name]; ok && !gm.HasMet {
+		gm.Meta, gm.HasMet = old.Meta, old.HasMet
+	}
+	t.m[n.Name] = gm
+}
+
+// snapshot returns all known members sorted by name, with states taken
+// from live memberlist where it still lists them.
+func (t *memberTable) snapshot(live []*memberlist.Node) []gossipMember {
+	for _, n := range live {
+		t.update(n)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]gossipMember, 0, len(t.m))
+	for _, gm := range t.m {
+		out = append(out, gm)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// aliveMembers returns the members gossip currently considers alive and
+// whose metadata is known.
+func (n *Node) aliveMembers() []gossipMember {
+	var out []gossipMember
+	for _, gm := range n.members.snapshot(n.ml.Members()) {
+		if gm.State == memberlist.StateAlive && gm.HasMet && gm.Meta.Raft != "" {
+			out = append(out, gm)
+		}
+	}
+	return out
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	case memberlist.StateLeft:
+		return "left"
+	}
+	return "unknown"
+}
