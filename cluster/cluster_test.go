@@ -31,7 +31,7 @@ func (f *counterFSM) Apply(l *raft.Log) any {
 }
 
 func (f *counterFSM) Snapshot() (raft.FSMSnapshot, error) { return noopSnap{}, nil }
-func (f *counterFSM) Restore(rc io.ReadCloser) error     { return rc.Close() }
+func (f *counterFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
 
 func (f *counterFSM) appliedIndex() uint64 {
 	f.mu.Lock()
