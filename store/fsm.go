@@ -93,9 +93,10 @@ func (s *Store) persist(index uint64, e Version) error {
 }
 
 func trimHistory(hist *bolt.Bucket, limit int) error {
-	// Count with a cursor: Bucket.Stats does not see this transaction's
-	// uncommitted writes. Collect keys first: deleting under a cursor
-	// while iterating can skip entries.
+	// Count with a cursor: Bucket.Stats reads committed pages only and
+	// misses the entry this transaction just put. Collect the keys before
+	// deleting: Cursor.Delete then Next skips entries in a bucket this
+	// transaction has modified.
 	var keys [][]byte
 	c := hist.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
