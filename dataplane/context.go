@@ -1,0 +1,65 @@
+package dataplane
+
+import (
+	"net/http"
+	"time"
+)
+
+// RequestContext is one request on its way through a route's policy chain.
+// The gateway reuses it once the request is done: policies must not keep
+// it, or use it from other goroutines, after their Handler returns.
+type RequestContext struct {
+	// Request is the client's request. A policy may replace it, for
+	// example with a modified clone, before calling next; the proxy sends
+	// what it finds here.
+	Request *http.Request
+	// Writer answers the client. A policy may wrap it before calling next
+	// to observe or change the response.
+	Writer http.ResponseWriter
+	// RequestID is the request's X-Request-Id: the client's when it sent a
+	// sane one, otherwise generated. It is forwarded and returned.
+	RequestID string
+
+	route    *compiledRoute
+	rw       responseWriter
+	start    time.Time
+	upstream string // host:port the request was sent to
+	err      error  // why the request failed, for the access log
+	status   int    // status to log when nothing was written (499)
+	abort    bool   // the upstream broke off mid-body: abort the response
+}
+
+// Route returns the name of the matched route ("" when none matched).
+func (rc *RequestContext) Route() string {
+	if rc.route == nil {
+		return ""
+	}
+	return rc.route.name
+}
+
+// Service returns the name of the matched route's service.
+func (rc *RequestContext) Service() string {
+	if rc.route == nil {
+		return ""
+	}
+	return rc.route.service.name
+}
+
+// Reject answers the request with a gateway error: status, the JSON body
+// {"error":{"code","message","request_id"}} and the X-Tollgate-Error
+// header. A policy calls it instead of next.
+func (rc *RequestContext) Reject(status int, code, message string) {
+	writeError(rc.Writer, gatewayError{status, code, message}, rc.RequestID)
+}
+
+// fail answers the request with the gateway error err maps to; for a client
+// that is gone it only records the status.
+func (rc *RequestContext) fail(err error) {
+	rc.err = err
+	e := classify(err)
+	if e.status == statusClientClosed {
+		rc.status = statusClientClosed
+		return
+	}
+	writeError(rc.Writer, e, rc.RequestID)
+}

@@ -1,0 +1,64 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// respond streams the upstream's response to the client: status, headers
+// without hop-by-hop ones, body and trailers.
+func (g *Gateway) respond(rc *RequestContext, resp *http.Response) {
+	removeHopByHop(resp.Header)
+	h := rc.Writer.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	h[headerRequestID] = []string{rc.RequestID}
+	for k := range resp.Trailer {
+		h.Add("Trailer", k)
+	}
+	rc.Writer.WriteHeader(resp.StatusCode)
+	var flusher http.Flusher
+	if resp.ContentLength == -1 { // a stream of unknown length: pass on each piece at once
+		flusher, _ = rc.Writer.(http.Flusher)
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	if err := g.copyBody(rc.Writer, resp.Body, flusher); err != nil {
+		rc.err = err
+		// A truncated body must not look complete; a gone client needs nothing.
+		rc.abort = rc.Request.Context().Err() == nil && !errors.Is(err, errClientGone)
+		return
+	}
+	for k, vv := range resp.Trailer {
+		h[k] = vv
+	}
+}
+
+// copyBody streams src to dst, flushing after each write when f is set. A
+// read failure wraps errUpstreamAborted, a write failure errClientGone.
+func (g *Gateway) copyBody(dst io.Writer, src io.Reader, f http.Flusher) error {
+	bp := g.bufs.Get().(*[]byte)
+	defer g.bufs.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return fmt.Errorf("%w: %w", errClientGone, werr)
+			}
+			if f != nil {
+				f.Flush()
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
+			return fmt.Errorf("%w: %w", errUpstreamAborted, rerr)
+		}
+	}
+}
