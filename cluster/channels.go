@@ -60,11 +60,11 @@ func (n *Node) SendGossip(ch byte, msg []byte) error {
 	buf := make([]byte, 0, len(msg)+1)
 	buf = append(append(buf, ch), msg...)
 	var errs []error
-	for _, m := range n.ml.Members() {
+	for _, m := range n.members.snapshot() {
 		if m.Name == n.cfg.NodeID || m.State != memberlist.StateAlive {
 			continue
 		}
-		if err := n.ml.SendBestEffort(m, buf); err != nil {
+		if err := n.ml.SendBestEffort(&m.node, buf); err != nil {
 			errs = append(errs, fmt.Errorf("send to %s: %w", m.Name, err))
 		}
 	}

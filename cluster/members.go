@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -16,11 +17,14 @@ type gossipMember struct {
 	Addr   string // gossip host:port
 	State  memberlist.NodeStateType
 	Meta   nodeMeta
-	HasMet bool // Meta was decoded
+	HasMet bool            // Meta was decoded
+	node   memberlist.Node // a copy, for addressing messages
 }
 
 // memberTable remembers every member ever seen, including dead and left
-// ones, which memberlist.Members() no longer lists.
+// ones. It is fed only by memberlist's event callbacks, which run under
+// memberlist's lock: the *memberlist.Node pointers from Members() are
+// mutated by memberlist concurrently and must not be read outside it.
 type memberTable struct {
 	mu sync.Mutex
 	m  map[string]gossipMember
@@ -33,6 +37,7 @@ func (t *memberTable) update(n *memberlist.Node) {
 		Name:  n.Name,
 		Addr:  net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
 		State: n.State,
+		node:  memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port},
 	}
 	if json.Unmarshal(n.Meta, &gm.Meta) == nil && gm.Meta.ID != "" {
 		gm.HasMet = true
@@ -45,12 +50,8 @@ func (t *memberTable) update(n *memberlist.Node) {
 	t.m[n.Name] = gm
 }
 
-// snapshot returns all known members sorted by name, with states taken
-// from live memberlist where it still lists them.
-func (t *memberTable) snapshot(live []*memberlist.Node) []gossipMember {
-	for _, n := range live {
-		t.update(n)
-	}
+// snapshot returns all known members sorted by name.
+func (t *memberTable) snapshot() []gossipMember {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]gossipMember, 0, len(t.m))
@@ -65,7 +66,7 @@ func (t *memberTable) snapshot(live []*memberlist.Node) []gossipMember {
 // whose metadata is known.
 func (n *Node) aliveMembers() []gossipMember {
 	var out []gossipMember
-	for _, gm := range n.members.snapshot(n.ml.Members()) {
+	for _, gm := range n.members.snapshot() {
 		if gm.State == memberlist.StateAlive && gm.HasMet && gm.Meta.Raft != "" {
 			out = append(out, gm)
 		}

@@ -27,7 +27,7 @@ type Member struct {
 	AdminAddr  string `json:"admin_addr,omitempty"`
 	// Suffrage is "voter", "nonvoter", "staging" or "none" (not in Raft).
 	Suffrage string `json:"suffrage"`
-	// Gossip is "alive", "suspect", "dead", "left" or "unknown".
+	// Gossip is "alive", "dead", "left" or "unknown" (not seen by gossip).
 	Gossip string `json:"gossip"`
 	// ConfigVersion is the config version the member reports serving.
 	ConfigVersion uint64 `json:"config_version"`
@@ -65,7 +65,7 @@ func (n *Node) Status() Status {
 			m.Suffrage = suffrageName(s.Suffrage)
 		}
 	}
-	for _, gm := range n.members.snapshot(n.ml.Members()) {
+	for _, gm := range n.members.snapshot() {
 		m := get(gm.Name)
 		m.GossipAddr = gm.Addr
 		m.Gossip = stateName(gm.State)

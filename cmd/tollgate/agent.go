@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/agent"
+)
+
+func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, string, error) {
+	var c agent.Config
+	var join, logLevel, logFormat string
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: a UUID generated once and kept in the data dir)")
+	fs.StringVar(&c.DataDir, "data-dir", "tollgate-data", "directory for the Raft log, snapshots and applied config")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "data plane listen address")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address (loopback unless told otherwise)")
+	fs.StringVar(&c.RaftAddr, "raft-addr", ":7000", "Raft listen address")
+	fs.StringVar(&c.GossipAddr, "gossip-addr", ":7946", "gossip (memberlist) listen address, TCP and UDP")
+	fs.StringVar(&c.Advertise, "advertise", "", "host or IP that peers use to reach this node (for containers and NAT)")
+	fs.StringVar(&join, "join", "", "comma-separated gossip addresses of peers")
+	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 0, "nodes to wait for before forming a new cluster (default: number of --join entries + 1)")
+	fs.StringVar(&c.SeedConfig, "seed-config", "", "YAML or JSON config applied once if the cluster has none yet")
+	fs.DurationVar(&c.ApplyTimeout, "apply-timeout", 5*time.Second, "how long a config write may wait for a leader")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "json", "json or text")
+	if err := fs.Parse(args); err != nil {
+		return c, "", "", err
+	}
+	if fs.NArg() > 0 {
+		return c, "", "", fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	for _, p := range strings.Split(join, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.Join = append(c.Join, p)
+		}
+	}
+	return c, logLevel, logFormat, nil
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be json or text, not %q", format)
+}
+
+// runAgent runs a node until SIGINT or SIGTERM, then shuts it down in
+// order (see agent.Stop).
+func runAgent(args []string, stderr io.Writer) int {
+	cfg, level, format, err := parseAgentFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(level, format, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	cfg.Logger = log
+	a, err := agent.Start(cfg)
+	if err != nil {
+		log.Error("agent failed to start", "err", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-a.Failed():
+		log.Error("listener failed", "err", err)
+	}
+	if err := a.Stop(); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,45 @@
+// Command tollgate is the clustered API gateway: `tollgate agent` runs a
+// node; `tollgate echo` runs a small demo upstream.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `tollgate: a clustered, highly available API gateway
+
+Usage:
+  tollgate agent [flags]   run a gateway node (see tollgate agent -h)
+  tollgate echo [flags]    run a demo upstream that echoes requests as JSON
+  tollgate version         print the version
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "agent":
+		return runAgent(args[1:], stderr)
+	case "echo":
+		return runEcho(args[1:], stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tollgate", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "tollgate: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
