@@ -18,8 +18,7 @@ run: build
 	@mkdir -p data/run
 	@echo "tollgate: data plane http://127.0.0.1:8080  admin http://127.0.0.1:8081/v1/cluster"
 	@echo "try:      curl -i http://127.0.0.1:8080/echo/hello"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN) echo --addr 127.0.0.1:9001 & \
+	@$(BIN) echo --addr 127.0.0.1:9001 & pid=$$!; trap "kill $$pid 2>/dev/null" EXIT INT TERM; \
 	$(BIN) agent --node-id node1 --data-dir data/run --http-addr 127.0.0.1:8080 --admin-addr 127.0.0.1:8081 \
 	  --raft-addr 127.0.0.1:7000 --gossip-addr 127.0.0.1:7946 --seed-config cmd/tollgate/default.yaml --log-format text
 
@@ -28,14 +27,13 @@ run: build
 cluster: build
 	@mkdir -p data/n1 data/n2 data/n3
 	@echo "tollgate cluster: data planes :8080 :8180 :8280  admin :8081 :8181 :8281"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN) echo --addr 127.0.0.1:9001 & \
+	@$(BIN) echo --addr 127.0.0.1:9001 & pids=$$!; trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	for i in 1 2 3; do \
 	  p=$$(( (i-1)*100 )); \
 	  $(BIN) agent --node-id node$$i --data-dir data/n$$i --http-addr 127.0.0.1:$$((8080+p)) --admin-addr 127.0.0.1:$$((8081+p)) \
 	    --raft-addr 127.0.0.1:$$((7000+p)) --gossip-addr 127.0.0.1:$$((7946+p)) \
 	    --join $$(for j in 1 2 3; do [ $$j -ne $$i ] && printf '127.0.0.1:%d,' $$((7946+(j-1)*100)); done) \
-	    --seed-config cmd/tollgate/default.yaml --log-format text & \
+	    --seed-config cmd/tollgate/default.yaml --log-format text & pids="$$pids $$!"; \
 	done; wait
 
 ## test: every test, with the race detector.

@@ -272,3 +272,63 @@ func TestSendGossipRejectsOversize(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+func TestNewIDAtOldAddressReplacesStaleEntry(t *testing.T) {
+	nodes := startThree(t)
+	var victim *testNode
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			victim = n
+			break
+		}
+	}
+	oldID, oldAddr := victim.ID(), victim.RaftAddr()
+	var survivor *testNode
+	for _, n := range nodes {
+		if n != victim {
+			survivor = n
+		}
+	}
+	if err := victim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh node (wiped data dir, new id) comes up on the same Raft address.
+	fsm := &counterFSM{}
+	n, err := New(Config{
+		NodeID: "fresh", DataDir: t.TempDir(), RaftAddr: oldAddr, GossipAddr: "127.0.0.1:0",
+		Join: []string{survivor.GossipAddr()}, BootstrapExpect: 3, ApplyTimeout: 3 * time.Second,
+		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		GossipInterval: 200 * time.Millisecond, AppliedIndex: fsm.appliedIndex, Logger: testLogger(t),
+	}, fsm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatalf("start on the old address: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	var all []*testNode
+	for _, n := range nodes {
+		if n != victim {
+			all = append(all, n)
+		}
+	}
+	all = append(all, &testNode{Node: n, fsm: fsm})
+	waitFor(t, 10*time.Second, "stale id removed and fresh id added", func() bool {
+		l := leaderOf(all)
+		if l == nil {
+			return false
+		}
+		f := l.raft.GetConfiguration()
+		if f.Error() != nil {
+			return false
+		}
+		servers := f.Configuration().Servers
+		for _, s := range servers {
+			if string(s.ID) == oldID {
+				return false
+			}
+		}
+		return hasServer(servers, "fresh", raft.ServerAddress(oldAddr)) && len(servers) == 3
+	})
+}

@@ -366,3 +366,38 @@ func TestProcessQuorumLoss(t *testing.T) {
 		}
 	}
 }
+
+func TestProcessSIGTERMLeaderTransfersLeadership(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level test")
+	}
+	up := echoUpstream(t)
+	procs := newProcs(t, 3)
+	for _, p := range procs {
+		p.start(t)
+	}
+	all := []int{0, 1, 2}
+	waitFor(t, 20*time.Second, "a leader", func() bool { return leaderIndex(procs, all) >= 0 })
+	li := leaderIndex(procs, all)
+	leader := procs[li]
+	if err := leader.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.cmd.Wait(); err != nil {
+		t.Fatalf("leader exited with %v after SIGTERM", err)
+	}
+	if !strings.Contains(leader.out.String(), "leadership transferred") {
+		t.Fatalf("leader did not transfer leadership before stopping")
+	}
+	var survivors []int
+	for _, i := range all {
+		if i != li {
+			survivors = append(survivors, i)
+		}
+	}
+	took := waitFor(t, 5*time.Second, "survivors agree on a new leader", func() bool { return leaderIndex(procs, survivors) >= 0 })
+	t.Logf("new leader known %s after the old one exited", took.Round(time.Millisecond))
+	if code, body, err := procs[survivors[0]].put(routeDoc(up.URL, "/t"), 5*time.Second); err != nil || code != 200 {
+		t.Fatalf("write after graceful leader stop: %d %s %v", code, body, err)
+	}
+}
