@@ -64,7 +64,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func startNode(t *testing.T, id, dir string, join []string, expect int) *testNode {
+func startNode(t *testing.T, id, dir string, join []string, expect int, keys ...[]byte) *testNode {
 	t.Helper()
 	fsm := &counterFSM{}
 	n, err := New(Config{
@@ -72,6 +72,7 @@ func startNode(t *testing.T, id, dir string, join []string, expect int) *testNod
 		Join: join, BootstrapExpect: expect, ApplyTimeout: 3 * time.Second,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 		GossipInterval: 200 * time.Millisecond, AppliedIndex: fsm.appliedIndex, Logger: testLogger(t),
+		Keys: keys,
 	}, fsm)
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +125,11 @@ func voters(n *testNode) int {
 
 // startThree starts three nodes; the first has no peers to join yet, so
 // the second and third join it and all expect three.
-func startThree(t *testing.T) []*testNode {
-	a := startNode(t, "a", t.TempDir(), []string{"127.0.0.1:1"}, 3)
+func startThree(t *testing.T, keys ...[]byte) []*testNode {
+	a := startNode(t, "a", t.TempDir(), []string{"127.0.0.1:1"}, 3, keys...)
 	// Node a was given an unreachable peer; b and c join a.
-	b := startNode(t, "b", t.TempDir(), []string{a.GossipAddr()}, 3)
-	c := startNode(t, "c", t.TempDir(), []string{a.GossipAddr(), b.GossipAddr()}, 3)
+	b := startNode(t, "b", t.TempDir(), []string{a.GossipAddr()}, 3, keys...)
+	c := startNode(t, "c", t.TempDir(), []string{a.GossipAddr(), b.GossipAddr()}, 3, keys...)
 	nodes := []*testNode{a, b, c}
 	waitFor(t, 10*time.Second, "a leader with three voters", func() bool {
 		l := leaderOf(nodes)

@@ -64,6 +64,13 @@ type Config struct {
 	ElectionTimeout  time.Duration
 	// GossipInterval scales memberlist's probe interval (default 1s).
 	GossipInterval time.Duration
+	// Keys are cluster keys (KeySize bytes each; see ParseKeys). With
+	// keys, gossip is encrypted and authenticated (memberlist keyring) and
+	// Raft and write forwarding run over mutual TLS whose CA derives from
+	// the key, so a process without a key cannot join, vote or inject
+	// gossip messages. The first key is primary; the others are accepted
+	// during rotation. Without keys cluster traffic is unauthenticated.
+	Keys [][]byte
 	// AppliedIndex reports the highest log index the FSM has applied; a
 	// forwarded write returns only once it is applied locally too.
 	AppliedIndex func() uint64

@@ -94,7 +94,7 @@ func (n *Node) serveForward(conn net.Conn) {
 // forward sends cmd to the leader at addr and returns its response.
 func (n *Node) forward(ctx context.Context, addr string, cmd []byte) (forwardResponse, error) {
 	deadline, _ := ctx.Deadline()
-	conn, err := dial(addr, protoForward, time.Until(deadline))
+	conn, err := n.mux.dial(addr, protoForward, time.Until(deadline))
 	if err != nil {
 		return forwardResponse{}, fmt.Errorf("%w: %w", ErrForward, &dialError{err})
 	}

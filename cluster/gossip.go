@@ -50,6 +50,17 @@ func (n *Node) startGossip() error {
 		}
 		mc.AdvertiseAddr = ip
 	}
+	if len(n.cfg.Keys) > 0 {
+		keys := gossipKeys(n.cfg.Keys)
+		kr, err := memberlist.NewKeyring(keys, keys[0])
+		if err != nil {
+			return fmt.Errorf("gossip keyring: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	} else {
+		n.log.Warn("no cluster key: gossip, Raft and write forwarding are unauthenticated; set --cluster-key")
+	}
 	scaleGossip(mc, n.cfg.GossipInterval)
 	mc.Delegate = &delegate{n: n}
 	mc.Events = &eventDelegate{n: n}

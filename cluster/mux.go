@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ const (
 // the forward handler according to its first byte.
 type mux struct {
 	ln        net.Listener
+	tls       *peerTLS // nil: plain TCP
 	advertise net.Addr
 	log       *slog.Logger
 	raftConns chan net.Conn
@@ -33,9 +35,14 @@ type mux struct {
 	wg        sync.WaitGroup
 }
 
-func newMux(ln net.Listener, advertise net.Addr, log *slog.Logger) *mux {
+// newMux serves ln; with peer TLS every connection must complete mutual
+// TLS with a certificate from the cluster CA before its first byte is read.
+func newMux(ln net.Listener, pt *peerTLS, advertise net.Addr, log *slog.Logger) *mux {
+	if pt != nil {
+		ln = tls.NewListener(ln, pt.server)
+	}
 	return &mux{
-		ln: ln, advertise: advertise, log: log,
+		ln: ln, tls: pt, advertise: advertise, log: log,
 		raftConns: make(chan net.Conn, 16),
 		closed:    make(chan struct{}),
 	}
@@ -72,6 +79,9 @@ func (m *mux) dispatch(conn net.Conn) {
 	var b [1]byte
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(conn, b[:]); err != nil {
+		if m.tls != nil && !errors.Is(err, io.EOF) {
+			m.log.Warn("rejected connection on raft port", "remote", conn.RemoteAddr(), "err", err)
+		}
 		conn.Close()
 		return
 	}
@@ -99,11 +109,22 @@ func (m *mux) close() {
 	m.wg.Wait()
 }
 
-// dial opens a connection to a peer's Raft port announcing proto.
-func dial(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
+// dial opens a connection to a peer's Raft port announcing proto, over
+// mutual TLS when the cluster has a key.
+func (m *mux) dial(addr string, proto byte, timeout time.Duration) (net.Conn, error) {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if m.tls != nil {
+		tc := tls.Client(conn, m.tls.client)
+		_ = tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+		}
+		_ = tc.SetDeadline(time.Time{})
+		conn = tc
 	}
 	if _, err := conn.Write([]byte{proto}); err != nil {
 		conn.Close()
@@ -131,5 +152,5 @@ func (l raftLayer) Close() error { l.m.close(); return nil }
 func (l raftLayer) Addr() net.Addr { return l.m.advertise }
 
 func (l raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dial(string(addr), protoRaft, timeout)
+	return l.m.dial(string(addr), protoRaft, timeout)
 }

@@ -121,7 +121,13 @@ func (n *Node) startRaft(dir string) (bool, error) {
 		return false, err
 	}
 	n.raftAddr = adv
-	n.mux = newMux(ln, stringAddr(adv), n.log)
+	pt, err := newPeerTLS(n.cfg.Keys, n.cfg.NodeID)
+	if err != nil {
+		ln.Close()
+		logStore.Close()
+		return false, err
+	}
+	n.mux = newMux(ln, pt, stringAddr(adv), n.log)
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: raftLayer{n.mux}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hcl,
 	})

@@ -12,12 +12,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate/tollgate/cluster"
 	"github.com/tollgate/tollgate/internal/agent"
 )
 
 func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, string, error) {
 	var c agent.Config
-	var join, logLevel, logFormat string
+	var join, logLevel, logFormat, clusterKey, clusterKeyFile string
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: a UUID generated once and kept in the data dir)")
@@ -31,6 +32,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 0, "nodes to wait for before forming a new cluster (default: number of --join entries + 1)")
 	fs.StringVar(&c.SeedConfig, "seed-config", "", "YAML or JSON config applied once if the cluster has none yet")
 	fs.DurationVar(&c.ApplyTimeout, "apply-timeout", 5*time.Second, "how long a config write may wait for a leader")
+	fs.StringVar(&clusterKey, "cluster-key", os.Getenv("TOLLGATE_CLUSTER_KEY"),
+		"base64 cluster key(s), comma-separated, primary first (env TOLLGATE_CLUSTER_KEY; make one with `tollgate keygen`)")
+	fs.StringVar(&clusterKeyFile, "cluster-key-file", "", "file holding the cluster key(s), instead of --cluster-key")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "json", "json or text")
 	if err := fs.Parse(args); err != nil {
@@ -39,12 +43,33 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	if fs.NArg() > 0 {
 		return c, "", "", fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	keys, err := loadClusterKeys(clusterKey, clusterKeyFile)
+	if err != nil {
+		return c, "", "", err
+	}
+	c.ClusterKeys = keys
 	for _, p := range strings.Split(join, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.Join = append(c.Join, p)
 		}
 	}
 	return c, logLevel, logFormat, nil
+}
+
+// loadClusterKeys reads the cluster keys from the flag value or a file.
+func loadClusterKeys(value, file string) ([][]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--cluster-key-file: %w", err)
+		}
+		value = strings.TrimSpace(string(b))
+	}
+	keys, err := cluster.ParseKeys(value)
+	if err != nil {
+		return nil, fmt.Errorf("cluster key: %w", err)
+	}
+	return keys, nil
 }
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tollgate/tollgate/cluster"
 )
 
 const usage = `tollgate: a clustered, highly available API gateway
@@ -13,6 +15,7 @@ const usage = `tollgate: a clustered, highly available API gateway
 Usage:
   tollgate agent [flags]   run a gateway node (see tollgate agent -h)
   tollgate echo [flags]    run a demo upstream that echoes requests as JSON
+  tollgate keygen          print a new random cluster key (for --cluster-key)
   tollgate version         print the version
 `
 
@@ -33,6 +36,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAgent(args[1:], stderr)
 	case "echo":
 		return runEcho(args[1:], stderr)
+	case "keygen":
+		fmt.Fprintln(stdout, cluster.GenerateKey())
+		return 0
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tollgate", version)
 		return 0

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/cluster"
 )
 
 // These tests drive the built binary exactly as a user would: three
@@ -244,7 +246,7 @@ func TestProcessClusterFailover(t *testing.T) {
 		t.Skip("process-level test")
 	}
 	up := echoUpstream(t)
-	procs := newProcs(t, 3)
+	procs := newProcs(t, 3, "--cluster-key", cluster.GenerateKey())
 	// Start in reverse order: any start order must work.
 	for i := len(procs) - 1; i >= 0; i-- {
 		procs[i].start(t)

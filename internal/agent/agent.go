@@ -32,6 +32,8 @@ type Config struct {
 	Advertise       string
 	Join            []string
 	BootstrapExpect int
+	// ClusterKeys encrypt gossip and authenticate Raft (see cluster.Config.Keys).
+	ClusterKeys [][]byte
 	// SeedConfig is a YAML or JSON file applied once if the cluster has
 	// no config yet.
 	SeedConfig string
@@ -119,7 +121,7 @@ func (a *Agent) startCluster() error {
 	node, err := cluster.New(cluster.Config{
 		NodeID: a.cfg.NodeID, DataDir: a.cfg.DataDir, RaftAddr: a.cfg.RaftAddr, GossipAddr: a.cfg.GossipAddr,
 		Advertise: a.cfg.Advertise, AdminAddr: a.advertisedAdmin(), Join: a.cfg.Join,
-		BootstrapExpect: a.cfg.BootstrapExpect, ApplyTimeout: a.cfg.ApplyTimeout,
+		BootstrapExpect: a.cfg.BootstrapExpect, ApplyTimeout: a.cfg.ApplyTimeout, Keys: a.cfg.ClusterKeys,
 		HeartbeatTimeout: a.cfg.HeartbeatTimeout, ElectionTimeout: a.cfg.ElectionTimeout,
 		GossipInterval: a.cfg.GossipInterval, AppliedIndex: a.store.AppliedIndex, Logger: a.log,
 	}, a.store)
