@@ -19,6 +19,10 @@ type RequestContext struct {
 	// RequestID is the request's X-Request-Id: the client's when it sent a
 	// sane one, otherwise generated. It is forwarded and returned.
 	RequestID string
+	// Consumer is the authenticated consumer's username, set by an auth
+	// policy; "" while the request is anonymous. Later policies (rate
+	// limits, transforms, cache keys) and the access log read it.
+	Consumer string
 
 	route    *compiledRoute
 	rw       responseWriter
