@@ -51,6 +51,14 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+## bench: direct upstream vs nginx vs tollgate, closed loop (wrk) and open loop
+## (vegeta), in one run; installs nginx and wrk from Debian when missing and root.
+bench: build
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get install -y -qq nginx wrk >/dev/null 2>&1 || \
+	    (apt-get update -qq && apt-get install -y -qq nginx wrk >/dev/null)); } || true
+	$(GO) run ./cmd/bench -binary $(BIN) $(BENCHFLAGS)
+
 ## image: the FROM-scratch container image tollgate:dev, for docker-compose.yml
 image: build
 	docker build -f cmd/tollgate/Dockerfile -t tollgate:dev .

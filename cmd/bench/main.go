@@ -1,0 +1,81 @@
+// Command bench measures the gateway against a baseline taken in the same
+// run: the upstream reached directly, nginx as a reverse proxy (where it
+// is installed) and tollgate, each driven by the same closed-loop load
+// (wrk, keep-alive) and the same open-loop fixed rate (vegeta). It prints
+// throughput, p50/p99 latency and the ratios tollgate/nginx.
+//
+// Run it with `make bench`.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+type options struct {
+	binary   string
+	duration time.Duration
+	runs     int
+	conns    int
+	threads  int
+	rate     int
+	rateDur  time.Duration
+	out      string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.binary, "binary", "bin/tollgate", "tollgate binary")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one closed-loop run")
+	flag.IntVar(&o.runs, "runs", 3, "closed-loop runs per target; the median is reported")
+	flag.IntVar(&o.conns, "conns", 64, "closed-loop keep-alive connections")
+	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
+	flag.IntVar(&o.rate, "rate", 2000, "open-loop request rate per second")
+	flag.DurationVar(&o.rateDur, "rate-duration", 10*time.Second, "length of the open-loop run")
+	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if o.out == "" {
+		dir, err := os.MkdirTemp("", "tollgate-bench")
+		if err != nil {
+			return err
+		}
+		o.out = dir
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return fmt.Errorf("wrk is not installed (apt-get install wrk nginx): %w", err)
+	}
+	bin, err := filepath.Abs(o.binary)
+	if err != nil {
+		return err
+	}
+	env := &environment{dir: o.out, log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	defer env.stopAll()
+	targets, err := env.startTargets(bin)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bench: %d x %s closed loop (wrk -t%d -c%d, median reported), %d req/s open loop for %s; logs in %s\n\n",
+		o.runs, o.duration, o.threads, o.conns, o.rate, o.rateDur, o.out)
+	var results []result
+	for _, t := range targets {
+		r, err := measure(o, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		results = append(results, r)
+	}
+	report(os.Stdout, results)
+	return nil
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// result is one target's measurements.
+type result struct {
+	name       string
+	rps        float64 // median closed-loop throughput
+	rpsRuns    []float64
+	wrkP50     time.Duration
+	wrkP99     time.Duration
+	openP50    time.Duration
+	openP99    time.Duration
+	openErrors uint64
+	openTotal  uint64
+}
+
+func measure(o options, t target) (result, error) {
+	r := result{name: t.name}
+	// Warm up connections and caches.
+	if _, _, _, err := wrk(o, t.url, 2*time.Second); err != nil {
+		return r, err
+	}
+	type run struct {
+		rps      float64
+		p50, p99 time.Duration
+	}
+	var runs []run
+	for i := 0; i < o.runs; i++ {
+		rps, p50, p99, err := wrk(o, t.url, o.duration)
+		if err != nil {
+			return r, err
+		}
+		runs = append(runs, run{rps, p50, p99})
+		r.rpsRuns = append(r.rpsRuns, rps)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].rps < runs[j].rps })
+	med := runs[len(runs)/2]
+	r.rps, r.wrkP50, r.wrkP99 = med.rps, med.p50, med.p99
+	r.openP50, r.openP99, r.openErrors, r.openTotal = openLoop(o, t.url)
+	return r, nil
+}
+
+var (
+	reRPS = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	reP50 = regexp.MustCompile(`\s50%\s+([\d.]+)(us|ms|s)`)
+	reP99 = regexp.MustCompile(`\s99%\s+([\d.]+)(us|ms|s)`)
+	reErr = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+// wrk runs one closed-loop measurement.
+func wrk(o options, url string, d time.Duration) (float64, time.Duration, time.Duration, error) {
+	out, err := exec.Command("wrk", fmt.Sprintf("-t%d", o.threads), fmt.Sprintf("-c%d", o.conns),
+		fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency", url).CombinedOutput()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	if m := reErr.FindSubmatch(out); m != nil {
+		return 0, 0, 0, fmt.Errorf("wrk saw %s non-2xx responses:\n%s", m[1], out)
+	}
+	m := reRPS.FindSubmatch(out)
+	if m == nil {
+		return 0, 0, 0, fmt.Errorf("cannot read wrk output:\n%s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	return rps, wrkDuration(reP50.FindSubmatch(out)), wrkDuration(reP99.FindSubmatch(out)), nil
+}
+
+func wrkDuration(m [][]byte) time.Duration {
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[2])]
+	return time.Duration(v * float64(unit))
+}
+
+// openLoop offers a fixed rate with vegeta and returns latency quantiles.
+func openLoop(o options, url string) (p50, p99 time.Duration, errs, total uint64) {
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: url})
+	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(o.conns))
+	var m vegeta.Metrics
+	for res := range attacker.Attack(targeter, vegeta.Rate{Freq: o.rate, Per: time.Second}, o.rateDur, "bench") {
+		m.Add(res)
+	}
+	m.Close()
+	return m.Latencies.P50, m.Latencies.P99, uint64(len(m.Errors)), m.Requests
+}
+
+func report(w io.Writer, results []result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tclosed req/s (median)\truns\twrk p50\twrk p99\topen p50\topen p99\topen errors\t")
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.name] = r
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d/%d\t\n", r.name, r.rps, fmtRuns(r.rpsRuns),
+			r.wrkP50, r.wrkP99, r.openP50, r.openP99, r.openErrors, r.openTotal)
+	}
+	tw.Flush()
+	d, n, t := byName["direct"], byName["nginx"], byName["tollgate"]
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "tollgate/direct throughput: %.2f\n", t.rps/d.rps)
+	if n.name == "" {
+		fmt.Fprintln(w, "nginx not installed: no nginx ratios (apt-get install nginx)")
+		return
+	}
+	fmt.Fprintf(w, "tollgate/nginx throughput: %.2f   (target >= 1.00)\n", t.rps/n.rps)
+	added := func(r result) time.Duration { return r.openP50 - d.openP50 }
+	fmt.Fprintf(w, "added p50 at the open-loop rate: nginx +%s, tollgate +%s, ratio (tollgate-direct)/(nginx-direct) = %.2f   (target <= 1.00)\n",
+		added(n), added(t), float64(added(t))/float64(max(added(n), time.Microsecond)))
+}
+
+func fmtRuns(v []float64) string {
+	s := ""
+	for i, x := range v {
+		if i > 0 {
+			s += ","
+		}
+		s += strconv.FormatFloat(x/1000, 'f', 1, 64) + "k"
+	}
+	return s
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// payload is the ~60-byte JSON body every upstream answers with.
+const payload = `{"id":1,"name":"tollgate","items":[1,2,3],"ok":true,"n":42}`
+
+// target is one thing the load is pointed at.
+type target struct {
+	name string
+	url  string
+}
+
+// environment owns the processes a bench run starts.
+type environment struct {
+	dir   string
+	log   *slog.Logger
+	procs []*exec.Cmd
+	srv   *http.Server
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startTargets starts the upstream, nginx (if installed) and tollgate.
+func (e *environment) startTargets(bin string) ([]target, error) {
+	up, err := e.startUpstream()
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	targets := []target{{name: "direct", url: up + "/item"}}
+	if _, err := exec.LookPath("nginx"); err == nil {
+		u, err := e.startNginx("proxy", nginxProxyConf(up))
+		if err != nil {
+			return nil, fmt.Errorf("nginx proxy: %w", err)
+		}
+		targets = append(targets, target{name: "nginx", url: u + "/item"})
+	} else {
+		e.log.Warn("nginx not installed: no nginx baseline (apt-get install nginx)")
+	}
+	tg, err := e.startTollgate(bin, up)
+	if err != nil {
+		return nil, fmt.Errorf("tollgate: %w", err)
+	}
+	return append(targets, target{name: "tollgate", url: tg + "/item"}), nil
+}
+
+// startUpstream serves payload from nginx with one worker when nginx is
+// installed (the fastest upstream available), else from net/http.
+func (e *environment) startUpstream() (string, error) {
+	if _, err := exec.LookPath("nginx"); err == nil {
+		return e.startNginx("upstream", nginxUpstreamConf)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return "", err
+	}
+	e.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(payload))
+	})}
+	go e.srv.Serve(ln)
+	return "http://" + ln.Addr().String(), nil
+}
+
+const nginxUpstreamConf = `worker_processes 1;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:%PORT% backlog=4096;
+    location / { default_type application/json; return 200 '` + payload + `'; }
+  }
+}
+`
+
+func nginxProxyConf(upstream string) string {
+	return `worker_processes 2;
+events { worker_connections 4096; }
+http {
+  access_log %DIR%/nginx-access.log combined buffer=64k flush=1s;
+  upstream backend { server ` + strings.TrimPrefix(upstream, "http://") + `; keepalive 128; }
+  server {
+    listen 127.0.0.1:%PORT% backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Request-Id $request_id;
+    }
+  }
+}
+`
+}
+
+func (e *environment) startNginx(name, conf string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(e.dir, "nginx-"+name)
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return "", err
+	}
+	conf = strings.NewReplacer("%PORT%", fmt.Sprint(port), "%DIR%", dir).Replace(conf)
+	conf = "pid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\n" + conf
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("nginx", "-p", dir, "-c", path, "-g", "daemon off;")
+	if err := e.start(cmd, filepath.Join(dir, "stdout.log")); err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return url, waitHTTP(url+"/item", 200)
+}
+
+func (e *environment) startTollgate(bin, upstream string) (string, error) {
+	ports := make([]int, 4)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return "", err
+		}
+		ports[i] = p
+	}
+	seed := filepath.Join(e.dir, "tollgate-seed.yaml")
+	doc := fmt.Sprintf("services:\n  - name: up\n    url: %s\nroutes:\n  - name: item\n    service: up\n    paths: [/item]\n", upstream)
+	if err := os.WriteFile(seed, []byte(doc), 0o644); err != nil {
+		return "", err
+	}
+	cmd := exec.Command(bin, "agent", "--data-dir", filepath.Join(e.dir, "tollgate-data"),
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--admin-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--gossip-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		"--seed-config", seed)
+	// The access log (one JSON line per request) goes to a file, as in production.
+	if err := e.start(cmd, filepath.Join(e.dir, "tollgate.log")); err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	return url, waitHTTP(url+"/item", 200)
+}
+
+func (e *environment) start(cmd *exec.Cmd, logPath string) error {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	e.procs = append(e.procs, cmd)
+	return nil
+}
+
+func (e *environment) stopAll() {
+	for _, p := range e.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.Process.Kill()
+		}
+	}
+	if e.srv != nil {
+		e.srv.Close()
+	}
+}
+
+// waitHTTP polls url until it answers with status, for up to 15 s.
+func waitHTTP(url string, status int) error {
+	deadline := time.Now().Add(15 * time.Second)
+	c := http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		if resp, err := c.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer %d within 15s", url, status)
+}
