@@ -103,7 +103,9 @@ func (l *Limiter) Close() {
 }
 
 // Allow decides one request for key under p, and counts it if allowed.
-// It makes no network call and, for a tracked key, no allocation. Keys
+// It makes no network call and, for a tracked key, no allocation. The
+// key is copied when first stored, so it may be backed by a buffer the
+// caller reuses. Keys
 // longer than MaxKeyLen are replaced by their SHA-256 digest (one
 // allocation). A policy that does not Validate is denied with a
 // RetryAfter of one second.

@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -51,7 +52,9 @@ func (s *shard) lookup(k *entryKey, h uint64, windowNs, now int64, capacity int)
 		head = s.m[h] // eviction may have changed the chain
 	}
 	epoch := now / windowNs
-	e := &entry{k: *k, hash: h, windowNs: windowNs, epoch: epoch, lastEpoch: epoch, active: now, hnext: head}
+	stored := *k
+	stored.key = strings.Clone(k.key) // callers may pass a key backed by a reused buffer
+	e := &entry{k: stored, hash: h, windowNs: windowNs, epoch: epoch, lastEpoch: epoch, active: now, hnext: head}
 	s.m[h] = e
 	s.n++
 	s.list(windowNs).pushFront(e)

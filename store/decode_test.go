@@ -20,7 +20,7 @@ const fullJSON = `{
   ],
   "consumers": [{"username": "alice", "groups": ["admins", "ops"]}, {"username": "bob"}],
   "plugins": [
-    {"name": "rate-limit", "route": "orders", "config": {"minute":10,"by":"consumer"}},
+    {"name": "rate-limit", "route": "orders", "config": {"limit":10,"window":"minute","key":["consumer"]}},
     {"name": "key-auth", "service": "users"},
     {"name": "request-id"}
   ]
@@ -56,8 +56,9 @@ plugins:
   - name: rate-limit
     route: orders
     config:
-      minute: 10
-      by: consumer
+      limit: 10
+      window: minute
+      key: [consumer]
   - name: key-auth
     service: users
   - name: request-id
@@ -76,7 +77,7 @@ func fullExpected() *Config {
 		},
 		Consumers: []Consumer{{Username: "alice", Groups: []string{"admins", "ops"}}, {Username: "bob"}},
 		Plugins: []Plugin{
-			{Name: "rate-limit", Route: "orders", Config: json.RawMessage(`{"by":"consumer","minute":10}`)},
+			{Name: "rate-limit", Route: "orders", Config: json.RawMessage(`{"key":["consumer"],"limit":10,"window":"minute"}`)},
 			{Name: "key-auth", Service: "users"},
 			{Name: "request-id"},
 		},

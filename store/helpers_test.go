@@ -65,7 +65,7 @@ func validConfig(tag string) *Config {
 		},
 		Consumers: []Consumer{{Username: "alice", Groups: []string{"admins"}}},
 		Plugins: []Plugin{
-			{Name: "rate-limit", Route: "orders", Config: json.RawMessage(`{"minute":10}`)},
+			{Name: "rate-limit", Route: "orders", Config: json.RawMessage(`{"limit":10,"window":"minute"}`)},
 			{Name: "key-auth"},
 		},
 	}

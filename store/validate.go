@@ -160,6 +160,7 @@ func (v *validator) plugins(plugins []Plugin, services map[string]bool, routes [
 		if pl.Service != "" && !services[pl.Service] {
 			v.addf(p+".service", "unknown service %q", pl.Service)
 		}
+		v.pluginConfig(i, pl)
 	}
 }
 
