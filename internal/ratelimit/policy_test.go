@@ -81,7 +81,9 @@ func TestLimitThen429WithHeaders(t *testing.T) {
 	if rec.Header().Get("X-Tollgate-Error") != "rate_limited" {
 		t.Fatalf("429 is not gateway-branded: %v", rec.Header())
 	}
-	var body struct{ Error struct{ Code, RequestID string } }
+	var body struct {
+		Error struct{ Code, RequestID string }
+	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error.Code != "rate_limited" {
 		t.Fatalf("body = %s", rec.Body)
 	}
