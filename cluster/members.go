@@ -87,3 +87,15 @@ func stateName(s memberlist.NodeStateType) string {
 	}
 	return "unknown"
 }
+
+// LivePeers returns how many other members gossip considers alive. The
+// rate limiter divides limits by it when cut off from its peers.
+func (n *Node) LivePeers() int {
+	count := 0
+	for _, gm := range n.members.snapshot() {
+		if gm.Name != n.cfg.NodeID && gm.State == memberlist.StateAlive {
+			count++
+		}
+	}
+	return count
+}
