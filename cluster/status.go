@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -102,4 +103,13 @@ func suffrageName(s raft.ServerSuffrage) string {
 func parseU64(s string) uint64 {
 	v, _ := strconv.ParseUint(s, 10, 64)
 	return v
+}
+
+// LastContact is when this node last heard from the leader (the zero
+// time if never; now on the leader itself).
+func (n *Node) LastContact() time.Time {
+	if n.raft.State() == raft.Leader {
+		return time.Now()
+	}
+	return n.raft.LastContact()
 }
