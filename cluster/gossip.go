@@ -70,6 +70,10 @@ func (n *Node) startGossip() error {
 		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
 	n.ml = ml
+	// Read the bound address once: memberlist rewrites its local node
+	// (meta, address) on every UpdateNode, so reading it later races.
+	ln := ml.LocalNode()
+	n.gossipAddr = net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 	return nil
 }
 
@@ -99,10 +103,7 @@ func resolveIP(host string) (string, error) {
 }
 
 // GossipAddr returns the advertised gossip address.
-func (n *Node) GossipAddr() string {
-	ln := n.ml.LocalNode()
-	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
-}
+func (n *Node) GossipAddr() string { return n.gossipAddr }
 
 // joinLoop joins the --join peers, retrying until one answers, then
 // re-joins now and then while fewer members are alive than were listed,

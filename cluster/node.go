@@ -23,14 +23,15 @@ type Node struct {
 	log *slog.Logger
 	fsm raft.FSM
 
-	raft      *raft.Raft
-	logStore  *raftboltdb.BoltStore
-	transport *raft.NetworkTransport
-	mux       *mux
-	raftAddr  string // advertised Raft address
-	ml        *memberlist.Memberlist
-	members   *memberTable
-	gossip    *gossipChannels
+	raft       *raft.Raft
+	logStore   *raftboltdb.BoltStore
+	transport  *raft.NetworkTransport
+	mux        *mux
+	raftAddr   string // advertised Raft address
+	gossipAddr string // advertised gossip address
+	ml         *memberlist.Memberlist
+	members    *memberTable
+	gossip     *gossipChannels
 
 	servedVersion atomic.Uint64
 	nudgeBoot     chan struct{} // wakes the bootstrap loop
