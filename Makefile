@@ -4,7 +4,7 @@ BIN     := bin/tollgate
 PKGS    := ./...
 export CGO_ENABLED := 0
 
-.PHONY: all build run cluster test test-short vet fmt bench image clean
+.PHONY: all build run cluster test test-short vet fmt bench bench-limits image clean
 
 all: build
 
@@ -58,6 +58,11 @@ bench: build
 	  { [ "$$(id -u)" = 0 ] && (apt-get install -y -qq nginx wrk >/dev/null 2>&1 || \
 	    (apt-get update -qq && apt-get install -y -qq nginx wrk >/dev/null)); } || true
 	$(GO) run ./cmd/bench -binary $(BIN) $(BENCHFLAGS)
+
+## bench-limits: rate-limit accuracy on three real nodes (60/30/10 % of 3x the
+## limit; 1 s and 60 s windows; steady, a node killed, a node isolated).
+bench-limits: build
+	$(GO) run ./cmd/bench -limits -binary $(BIN) $(BENCHFLAGS)
 
 ## image: the FROM-scratch container image tollgate:dev, for docker-compose.yml
 image: build

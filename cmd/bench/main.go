@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -38,14 +39,31 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "open-loop request rate per second")
 	flag.DurationVar(&o.rateDur, "rate-duration", 10*time.Second, "length of the open-loop run")
 	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
+	limits := flag.Bool("limits", false, "run the rate-limit accuracy benchmark instead")
+	limit := flag.Int("limit", 500, "with -limits: the limit per window")
+	windows := flag.String("windows", "1s,60s", "with -limits: window sizes")
 	flag.Parse()
+	run := func(o options) error { return runProxyBench(o) }
+	if *limits {
+		run = func(o options) error {
+			lo := limitsOptions{binary: o.binary, limit: *limit, out: o.out}
+			for _, w := range strings.Split(*windows, ",") {
+				d, err := time.ParseDuration(strings.TrimSpace(w))
+				if err != nil {
+					return fmt.Errorf("-windows: %w", err)
+				}
+				lo.windows = append(lo.windows, d)
+			}
+			return runLimits(lo)
+		}
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(o options) error {
+func runProxyBench(o options) error {
 	if o.out == "" {
 		dir, err := os.MkdirTemp("", "tollgate-bench")
 		if err != nil {
