@@ -27,6 +27,9 @@ type Command struct {
 	Config    *Config   `json:"config,omitempty"`
 	Time      time.Time `json:"time"`
 	Author    string    `json:"author,omitempty"`
+	// RollbackOf marks a write that restores an older version's document;
+	// it travels into the history entry.
+	RollbackOf uint64 `json:"rollback_of,omitempty"`
 }
 
 // Encode serialises the command for the Raft log.
@@ -47,6 +50,9 @@ var (
 	ErrUnknownCommand = errors.New("unknown command")
 	// ErrBadCommand means a log entry could not be decoded.
 	ErrBadCommand = errors.New("malformed command")
+	// ErrVersionNotKept means a config version is not (or no longer) in
+	// the kept history.
+	ErrVersionNotKept = errors.New("version not in the kept history")
 )
 
 // result is what Apply returns, encoded, to the node that proposed the

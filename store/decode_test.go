@@ -22,7 +22,7 @@ const fullJSON = `{
   "plugins": [
     {"name": "rate-limit", "route": "orders", "config": {"limit":10,"window":"minute","key":["consumer"]}},
     {"name": "key-auth", "service": "users"},
-    {"name": "request-id"}
+    {"name": "key-auth"}
   ]
 }`
 
@@ -61,7 +61,7 @@ plugins:
       key: [consumer]
   - name: key-auth
     service: users
-  - name: request-id
+  - name: key-auth
 `
 
 func fullExpected() *Config {
@@ -79,7 +79,7 @@ func fullExpected() *Config {
 		Plugins: []Plugin{
 			{Name: "rate-limit", Route: "orders", Config: json.RawMessage(`{"key":["consumer"],"limit":10,"window":"minute"}`)},
 			{Name: "key-auth", Service: "users"},
-			{Name: "request-id"},
+			{Name: "key-auth"},
 		},
 	}
 }

@@ -55,7 +55,7 @@ func (s *Store) applyPutConfig(index uint64, cmd Command) []byte {
 	}
 	next := *cmd.Config
 	next.Version = cur.Version + 1
-	entry := Version{Version: next.Version, Time: cmd.Time, Author: cmd.Author, Config: &next}
+	entry := newHistoryEntry(cur, &next, cmd)
 	if err := s.persist(index, entry); err != nil {
 		// The log entry stays committed; a restart re-applies it.
 		s.log.Error("persist applied config", "index", index, "err", err)

@@ -38,7 +38,14 @@ type Version struct {
 	Version uint64    `json:"version"`
 	Time    time.Time `json:"time"`
 	Author  string    `json:"author,omitempty"`
-	Config  *Config   `json:"config"`
+	// Summary describes what changed from the previous version, for
+	// example "1 added, 1 changed: +route orders, ~service users".
+	Summary string `json:"summary,omitempty"`
+	// Changes lists the changed entities (at most MaxHistoryChanges).
+	Changes []ChangeRef `json:"changes,omitempty"`
+	// RollbackOf is the version this one restored, if it was a rollback.
+	RollbackOf uint64  `json:"rollback_of,omitempty"`
+	Config     *Config `json:"config"`
 }
 
 // Store holds the applied config, persists it in bbolt and notifies

@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/tls"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -50,8 +49,10 @@ func (c *Config) Validate() error {
 	services := v.services(c.Services)
 	v.routes(c.Routes, services)
 	v.consumers(c.Consumers)
+	v.auth(c)
 	v.plugins(c.Plugins, services, c.Routes)
 	v.certificates(c.Certificates)
+	v.certificateSNIs(c.Certificates)
 	if len(v.errs) > 0 {
 		return &ValidationError{Errors: v.errs}
 	}
@@ -67,74 +68,6 @@ func (v *validator) uniqueName(path, field, name string, seen map[string]bool) {
 		v.addf(path+"."+field, "duplicate %s %q", field, name)
 	}
 	seen[name] = true
-}
-
-func (v *validator) services(svcs []Service) map[string]bool {
-	seen := map[string]bool{}
-	for i, s := range svcs {
-		p := fmt.Sprintf("services[%d]", i)
-		v.uniqueName(p, "name", s.Name, seen)
-		v.upstreamURL(p+".url", s.URL)
-		if s.ConnectTimeout < 0 {
-			v.addf(p+".connect_timeout", "must not be negative")
-		}
-		if s.Timeout < 0 {
-			v.addf(p+".timeout", "must not be negative")
-		}
-	}
-	return seen
-}
-
-func (v *validator) upstreamURL(path, raw string) {
-	if raw == "" {
-		v.addf(path, "is required")
-		return
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		v.addf(path, "invalid URL: %v", err)
-		return
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		v.addf(path, "scheme must be http or https, not %q", u.Scheme)
-	}
-	if u.Host == "" {
-		v.addf(path, "must include a host")
-	}
-}
-
-var httpMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
-	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
-}
-
-func (v *validator) routes(routes []Route, services map[string]bool) {
-	seen := map[string]bool{}
-	for i, r := range routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		v.uniqueName(p, "name", r.Name, seen)
-		switch {
-		case r.Service == "":
-			v.addf(p+".service", "is required")
-		case !services[r.Service]:
-			v.addf(p+".service", "unknown service %q", r.Service)
-		}
-		for j, h := range r.Hosts {
-			if h == "" || strings.ContainsAny(h, "/ ") || strings.Contains(h[1:], "*") || (h[0] == '*' && !strings.HasPrefix(h, "*.")) {
-				v.addf(fmt.Sprintf("%s.hosts[%d]", p, j), "invalid host %q", h)
-			}
-		}
-		for j, path := range r.Paths {
-			if !strings.HasPrefix(path, "/") {
-				v.addf(fmt.Sprintf("%s.paths[%d]", p, j), "must start with /")
-			}
-		}
-		for j, m := range r.Methods {
-			if !httpMethods[m] {
-				v.addf(fmt.Sprintf("%s.methods[%d]", p, j), "unknown method %q (methods are upper case)", m)
-			}
-		}
-	}
 }
 
 func (v *validator) consumers(consumers []Consumer) {

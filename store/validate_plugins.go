@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // checkPluginConfig validates a plugin config against the schema of the
@@ -13,8 +14,15 @@ func checkPluginConfig(name string, raw json.RawMessage) (errs []FieldError, kno
 	case PluginRateLimit:
 		_, errs = ParseRateLimitConfig(raw)
 		return errs, true
+	case PluginJWT, PluginKeyAuth, PluginACL:
+		return nil, true // validated with the consumers, in validate_auth.go
 	}
 	return nil, false
+}
+
+// KnownPlugins lists the plugin names this version of tollgate runs.
+func KnownPlugins() []string {
+	return []string{PluginJWT, PluginKeyAuth, PluginACL, PluginRateLimit}
 }
 
 // pluginConfig validates plugins[i].config against its plugin's schema.
@@ -23,7 +31,11 @@ func (v *validator) pluginConfig(i int, pl Plugin) {
 	if len(raw) == 0 {
 		raw = json.RawMessage("{}")
 	}
-	errs, _ := checkPluginConfig(pl.Name, raw)
+	errs, known := checkPluginConfig(pl.Name, raw)
+	if !known && pl.Name != "" {
+		v.addf(fmt.Sprintf("plugins[%d].name", i), "unknown plugin %q (known: %s)", pl.Name, strings.Join(KnownPlugins(), ", "))
+		return
+	}
 	for _, fe := range errs {
 		path := fmt.Sprintf("plugins[%d].config", i)
 		if fe.Path != "" {

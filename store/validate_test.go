@@ -34,7 +34,7 @@ func TestValidateValid(t *testing.T) {
 			Services:  []Service{{Name: "x", URL: "http://x"}},
 			Routes:    []Route{{Name: "x", Service: "x"}},
 			Consumers: []Consumer{{Username: "x"}},
-			Plugins:   []Plugin{{Name: "x", Route: "x", Service: "x"}, {Name: "x"}},
+			Plugins:   []Plugin{{Name: "key-auth", Route: "x", Service: "x"}, {Name: "key-auth"}},
 		}},
 	}
 	for _, tt := range tests {
