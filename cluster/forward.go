@@ -16,6 +16,11 @@ const maxForwardFrame = 16 << 20
 
 // forwardRequest is what a follower sends to the leader.
 type forwardRequest struct {
+	// Op selects what the leader does: "" applies Command; the other ops
+	// are in leaderops.go.
+	Op string `json:"op,omitempty"`
+	// ID names the server an op acts on.
+	ID      string `json:"id,omitempty"`
 	Command []byte `json:"command"`
 	// TimeoutMs is how long the leader may take.
 	TimeoutMs int64 `json:"timeout_ms"`
@@ -77,14 +82,18 @@ func (n *Node) serveForward(conn net.Conn) {
 		timeout = n.cfg.ApplyTimeout
 	}
 	var resp forwardResponse
-	result, index, err := n.applyLocal(req.Command, timeout)
-	switch {
-	case errors.Is(err, errNotLeader):
-		resp.NotLeader = true
-	case err != nil:
-		resp.Error = err.Error()
-	default:
-		resp.Result, resp.Index = result, index
+	if req.Op != "" {
+		resp = n.serveOp(req, timeout)
+	} else {
+		result, index, err := n.applyLocal(req.Command, timeout)
+		switch {
+		case errors.Is(err, errNotLeader):
+			resp.NotLeader = true
+		case err != nil:
+			resp.Error = err.Error()
+		default:
+			resp.Result, resp.Index = result, index
+		}
 	}
 	if err := writeFrame(conn, resp); err != nil {
 		n.log.Warn("write forward response", "remote", conn.RemoteAddr(), "err", err)
@@ -93,6 +102,11 @@ func (n *Node) serveForward(conn net.Conn) {
 
 // forward sends cmd to the leader at addr and returns its response.
 func (n *Node) forward(ctx context.Context, addr string, cmd []byte) (forwardResponse, error) {
+	return n.roundTrip(ctx, addr, forwardRequest{Command: cmd})
+}
+
+// roundTrip sends req to the leader at addr and returns its response.
+func (n *Node) roundTrip(ctx context.Context, addr string, req forwardRequest) (forwardResponse, error) {
 	deadline, _ := ctx.Deadline()
 	conn, err := n.mux.dial(addr, protoForward, time.Until(deadline))
 	if err != nil {
@@ -102,7 +116,7 @@ func (n *Node) forward(ctx context.Context, addr string, cmd []byte) (forwardRes
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	req := forwardRequest{Command: cmd, TimeoutMs: time.Until(deadline).Milliseconds()}
+	req.TimeoutMs = time.Until(deadline).Milliseconds()
 	if err := writeFrame(conn, req); err != nil {
 		return forwardResponse{}, fmt.Errorf("%w: %w", ErrForward, err)
 	}

@@ -184,5 +184,5 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
 type eventDelegate struct{ n *Node }
 
 func (e *eventDelegate) NotifyJoin(node *memberlist.Node)   { e.n.members.update(node); e.n.wake() }
-func (e *eventDelegate) NotifyLeave(node *memberlist.Node)  { e.n.members.update(node); e.n.wake() }
+func (e *eventDelegate) NotifyLeave(node *memberlist.Node)  { e.n.members.gone(node); e.n.wake() }
 func (e *eventDelegate) NotifyUpdate(node *memberlist.Node) { e.n.members.update(node); e.n.wake() }

@@ -242,3 +242,7 @@ func (n *Node) wake() {
 		}
 	}
 }
+
+// SetAdminAddr sets the admin API address published in gossip, for when
+// it is known only after New (a listener on port 0). Call it before Start.
+func (n *Node) SetAdminAddr(addr string) { n.cfg.AdminAddr = addr }
