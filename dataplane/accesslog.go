@@ -31,9 +31,13 @@ func (g *Gateway) logAccess(rc *RequestContext) {
 		slog.String("route", rc.Route()),
 		slog.String("service", rc.Service()),
 		slog.String("upstream", rc.upstream),
-		{},
+		{}, {},
 	}
-	n := len(attrs) - 1
+	n := len(attrs) - 2
+	if rc.attempts > 1 {
+		attrs[n] = slog.Int("attempts", rc.attempts)
+		n++
+	}
 	if rc.err != nil {
 		attrs[n] = slog.String("error", rc.err.Error())
 		n++

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
+	"net/textproto"
 	"slices"
 	"strings"
 
@@ -13,15 +15,25 @@ import (
 // compile builds the routing table of cfg. It does not modify cfg and does
 // not keep references into it. Errors wrap ErrInvalidConfig.
 func compile(cfg *store.Config) (*router, error) {
+	return compileWith(cfg, nil)
+}
+
+// compileWith is compile reusing the upstreams in prev (by name) whose
+// service definition did not change, so that their health state, counters
+// and health checks carry over.
+func compileWith(cfg *store.Config, prev map[string]*upstream) (*router, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("%w: nil config", ErrInvalidConfig)
 	}
-	r := &router{exact: map[string]*hostTable{}, wildcard: map[string]*hostTable{}}
+	r := &router{exact: map[string]*hostTable{}, wildcard: map[string]*hostTable{}, maxPriority: math.MinInt}
 	byName := make(map[string]*upstream, len(cfg.Services))
 	for i := range cfg.Services {
 		u, err := newUpstream(&cfg.Services[i])
 		if err != nil {
 			return nil, err
+		}
+		if old := prev[u.name]; old != nil && old.fingerprint == u.fingerprint {
+			u = old
 		}
 		byName[u.name] = u
 		r.services = append(r.services, u)
@@ -37,13 +49,9 @@ func compile(cfg *store.Config) (*router, error) {
 
 // add compiles one route into every host table it belongs to.
 func (r *router) add(rt *store.Route, order int, services map[string]*upstream) error {
-	svc := services[rt.Service]
-	if svc == nil {
-		return fmt.Errorf("%w: route %q: unknown service %q", ErrInvalidConfig, rt.Name, rt.Service)
-	}
-	methods, err := compileMethods(rt.Methods)
+	info, methods, err := newRouteInfo(rt, services)
 	if err != nil {
-		return fmt.Errorf("route %q: %w", rt.Name, err)
+		return fmt.Errorf("%w: route %q: %w", ErrInvalidConfig, rt.Name, err)
 	}
 	tables, err := r.tablesFor(rt.Hosts)
 	if err != nil {
@@ -51,20 +59,66 @@ func (r *router) add(rt *store.Route, order int, services map[string]*upstream) 
 	}
 	paths, err := routePaths(rt.Paths)
 	if err != nil {
-		return fmt.Errorf("route %q: %w", rt.Name, err)
+		return fmt.Errorf("%w: route %q: %w", ErrInvalidConfig, rt.Name, err)
 	}
-	info := &routeInfo{name: rt.Name, stripPath: rt.StripPath, service: svc}
+	if info.rewrite, err = compileRewrite(rt.Rewrite); err != nil {
+		return fmt.Errorf("%w: route %q: rewrite: %w", ErrInvalidConfig, rt.Name, err)
+	}
 	r.routes = append(r.routes, info)
+	r.maxPriority = max(r.maxPriority, info.priority)
+	rank := info.matchers.count()
+	if methods != 0 {
+		rank++
+	}
 	for i, p := range paths {
-		if slices.Contains(paths[:i], p) {
+		if slices.ContainsFunc(paths[:i], func(q store.RoutePath) bool { return q.Kind == p.Kind && q.Value == p.Value }) {
 			continue
 		}
-		cr := &compiledRoute{routeInfo: info, prefix: p, methods: methods, order: order}
+		cr := &compiledRoute{routeInfo: info, kind: pathKind(p.Kind), prefix: p.Value, re: p.Regexp,
+			literal: p.Literal, methods: methods, rank: rank, order: order}
+		if p.Kind == store.PathRegex {
+			cr.prefix = ""
+		}
 		for _, t := range tables {
 			t.add(cr)
 		}
 	}
 	return nil
+}
+
+// newRouteInfo compiles what every path of a route shares.
+func newRouteInfo(rt *store.Route, services map[string]*upstream) (*routeInfo, methodSet, error) {
+	svc := services[rt.Service]
+	if svc == nil {
+		return nil, 0, fmt.Errorf("unknown service %q", rt.Service)
+	}
+	methods, err := compileMethods(rt.Methods)
+	if err != nil {
+		return nil, 0, err
+	}
+	info := &routeInfo{name: rt.Name, stripPath: rt.StripPath, service: svc, priority: rt.Priority,
+		maxBody: rt.MaxBodyBytes, matchers: compileMatchers(rt)}
+	if info.mirror, err = compileMirror(rt.Mirror, services); err != nil {
+		return nil, 0, err
+	}
+	if pol, err := newTransformPolicy(rt); err != nil {
+		return nil, 0, err
+	} else if pol != nil {
+		info.chain = append(info.chain, pol)
+	}
+	return info, methods, nil
+}
+
+// compileMatchers turns header and query matchers into sorted lists.
+func compileMatchers(rt *store.Route) matcherSet {
+	var m matcherSet
+	for _, name := range slices.Sorted(maps.Keys(rt.Headers)) {
+		m.headers = append(m.headers, valueMatcher{textproto.CanonicalMIMEHeaderKey(name), rt.Headers[name]})
+	}
+	for _, name := range slices.Sorted(maps.Keys(rt.Query)) {
+		m.query = append(m.query, valueMatcher{name, rt.Query[name]})
+	}
+	return m
 }
 
 // tablesFor returns the host tables of a route's hosts, creating them as
@@ -98,18 +152,21 @@ func (r *router) tablesFor(hosts []string) ([]*hostTable, error) {
 	return tables, nil
 }
 
-// routePaths checks a route's path prefixes; no paths means every path,
-// which the tables key as "".
-func routePaths(paths []string) ([]string, error) {
+// routePaths parses a route's paths; no paths means every path, which the
+// tables key as the prefix "".
+func routePaths(paths []string) ([]store.RoutePath, error) {
 	if len(paths) == 0 {
-		return []string{""}, nil
+		return []store.RoutePath{{Kind: store.PathPrefix}}, nil
 	}
-	for _, p := range paths {
-		if !strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("%w: path %q must start with /", ErrInvalidConfig, p)
+	out := make([]store.RoutePath, len(paths))
+	for i, p := range paths {
+		rp, err := store.ParseRoutePath(p)
+		if err != nil {
+			return nil, fmt.Errorf("path %q: %w", p, err)
 		}
+		out[i] = rp
 	}
-	return paths, nil
+	return out, nil
 }
 
 // hostKind tells exact host names from "*." wildcards.
@@ -147,26 +204,49 @@ func compileMethods(methods []string) (methodSet, error) {
 }
 
 func newHostTable() *hostTable {
-	return &hostTable{prefixes: map[string][]*compiledRoute{}}
+	return &hostTable{prefixes: map[string][]*compiledRoute{}, maxPriority: math.MinInt, maxPrefix: math.MinInt}
 }
 
 func (t *hostTable) add(cr *compiledRoute) {
-	t.prefixes[cr.prefix] = append(t.prefixes[cr.prefix], cr)
-	t.lengths.add(len(cr.prefix))
+	t.maxPriority = max(t.maxPriority, cr.priority)
+	switch cr.kind {
+	case kindExact:
+		if t.exact == nil {
+			t.exact = map[string][]*compiledRoute{}
+		}
+		t.exact[cr.prefix] = append(t.exact[cr.prefix], cr)
+	case kindRegex:
+		t.regexes = append(t.regexes, cr)
+	default:
+		t.prefixes[cr.prefix] = append(t.prefixes[cr.prefix], cr)
+		t.lengths.add(len(cr.prefix))
+		t.maxPrefix = max(t.maxPrefix, cr.priority)
+	}
 }
 
-// sortCandidates orders every candidate list most specific first: routes
-// with methods before routes without, then config order.
-func (r *router) sortCandidates() {
-	byOrder := func(a, b *compiledRoute) int {
-		if a.methods != 0 && b.methods == 0 {
-			return -1
-		}
-		if a.methods == 0 && b.methods != 0 {
-			return 1
-		}
-		return cmp.Compare(a.order, b.order)
+// byPriority orders candidates best first: higher priority, then more
+// matchers, then config order.
+func byPriority(a, b *compiledRoute) int {
+	if c := cmp.Compare(b.priority, a.priority); c != 0 {
+		return c
 	}
+	if c := cmp.Compare(b.rank, a.rank); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.order, b.order)
+}
+
+// byPriorityThenOrder orders regexes: higher priority, then config order
+// (regexes are tried in the order they are written).
+func byPriorityThenOrder(a, b *compiledRoute) int {
+	if c := cmp.Compare(b.priority, a.priority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.order, b.order)
+}
+
+// sortCandidates orders every candidate list best first.
+func (r *router) sortCandidates() {
 	tables := slices.Collect(maps.Values(r.exact))
 	tables = slices.AppendSeq(tables, maps.Values(r.wildcard))
 	if r.anyHost != nil {
@@ -174,7 +254,11 @@ func (r *router) sortCandidates() {
 	}
 	for _, t := range tables {
 		for _, list := range t.prefixes {
-			slices.SortStableFunc(list, byOrder)
+			slices.SortStableFunc(list, byPriority)
 		}
+		for _, list := range t.exact {
+			slices.SortStableFunc(list, byPriority)
+		}
+		slices.SortStableFunc(t.regexes, byPriorityThenOrder)
 	}
 }

@@ -25,12 +25,21 @@ type RequestContext struct {
 	Consumer string
 
 	route    *compiledRoute
+	path     string // the path the route matched
+	loc      []int  // submatch indexes of a regex path in path; nil until needed
+	hw       headerWriter
 	rw       responseWriter
 	start    time.Time
 	upstream string // host:port the request was sent to
-	err      error  // why the request failed, for the access log
-	status   int    // status to log when nothing was written (499)
-	abort    bool   // the upstream broke off mid-body: abort the response
+	attempts int    // tries of the upstream; more than 1 after retries
+	// body wraps the client's body for the upstream; nil without a body.
+	// It is allocated per request because the transport may still read it
+	// after the handler returned (when the upstream answered early).
+	body      *reqBody
+	bodyLimit int64 // request body limit; 0: none
+	err       error // why the request failed, for the access log
+	status    int   // status to log when nothing was written (499)
+	abort     bool  // the upstream broke off mid-body: abort the response
 }
 
 // Route returns the name of the matched route ("" when none matched).
@@ -64,6 +73,10 @@ func (rc *RequestContext) fail(err error) {
 	if e.status == statusClientClosed {
 		rc.status = statusClientClosed
 		return
+	}
+	if e.status == http.StatusRequestEntityTooLarge {
+		// The rest of the body is not read: do not reuse the connection.
+		rc.Writer.Header().Set("Connection", "close")
 	}
 	writeError(rc.Writer, e, rc.RequestID)
 }

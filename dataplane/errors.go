@@ -20,6 +20,10 @@ var (
 	errUpstreamTimeout = errors.New("upstream timed out")
 	errUpstreamAborted = errors.New("upstream response broken off")
 	errClientGone      = errors.New("client closed the request")
+	errCircuitOpen     = errors.New("too many concurrent requests to the upstream")
+	errNoHealthyTarget = errors.New("no healthy upstream target")
+	errBodyTooLarge    = errors.New("request body too large")
+	errHeaderTooLarge  = errors.New("request headers too large")
 )
 
 // statusClientClosed is the status logged when the client went away before
@@ -40,15 +44,24 @@ type gatewayError struct {
 }
 
 // classify is the one place that maps a failure to the gateway's answer:
-// no config → 503, no route → 404, client gone → 499, upstream timeout →
-// 504, anything else on the way to the upstream (dial errors, refused or
-// reset connections, protocol errors) → 502.
+// no config → 503, no route → 404, body or headers over the limit → 413 or
+// 431, circuit breaker open or no healthy target → 503, client gone → 499,
+// upstream timeout → 504, anything else on the way to the upstream (dial
+// errors, refused or reset connections, protocol errors) → 502.
 func classify(err error) gatewayError {
 	switch {
 	case errors.Is(err, errNoConfig):
 		return gatewayError{http.StatusServiceUnavailable, "no_config", errNoConfig.Error()}
 	case errors.Is(err, errNoRoute):
 		return gatewayError{http.StatusNotFound, "no_route", errNoRoute.Error()}
+	case errors.Is(err, errBodyTooLarge):
+		return gatewayError{http.StatusRequestEntityTooLarge, "body_too_large", errBodyTooLarge.Error()}
+	case errors.Is(err, errHeaderTooLarge):
+		return gatewayError{http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", errHeaderTooLarge.Error()}
+	case errors.Is(err, errCircuitOpen):
+		return gatewayError{http.StatusServiceUnavailable, "circuit_open", errCircuitOpen.Error()}
+	case errors.Is(err, errNoHealthyTarget):
+		return gatewayError{http.StatusServiceUnavailable, "no_healthy_upstream", errNoHealthyTarget.Error()}
 	case errors.Is(err, errUpstreamTimeout):
 		return gatewayError{http.StatusGatewayTimeout, "upstream_timeout", errUpstreamTimeout.Error()}
 	case errors.Is(err, errClientGone), errors.Is(err, context.Canceled):

@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,13 +25,22 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes idle client keep-alive connections (default 2m).
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds the size of request headers (default 64 KiB).
+	// MaxHeaderBytes bounds the size of request headers (default 64 KiB):
+	// larger ones are answered 431 with a gateway error. (Headers beyond
+	// twice the limit are refused by net/http with a plain 431.)
 	MaxHeaderBytes int
+	// MaxRequestBodyBytes bounds request bodies where a route sets no
+	// max_body_bytes; larger ones are answered 413 (default 0: no limit).
+	MaxRequestBodyBytes int64
 	// MaxIdleConnsPerHost bounds the idle keep-alive connections kept per
 	// upstream (default 256).
 	MaxIdleConnsPerHost int
 	// UpstreamIdleTimeout closes idle upstream connections (default 90s).
 	UpstreamIdleTimeout time.Duration
+	// Policies returns the policy chain of a route (authentication, rate
+	// limits, ...), outermost first; the route's own header transforms
+	// run after it. Nil means none. An error rejects the config.
+	Policies func(cfg *store.Config, route *store.Route) ([]Policy, error)
 }
 
 // withDefaults returns o with every zero value replaced by its default.
@@ -61,6 +72,14 @@ type Gateway struct {
 
 	updateMu   sync.Mutex // serialises Update; never taken on the request path
 	transports transportCache
+	upstreams  map[string]*upstream // live upstreams by service name, under updateMu
+	certs      certCache            // parsed certificates in use, under updateMu
+
+	// bg is the context of background work that outlives a request
+	// (mirror copies); Shutdown cancels it and waits for mirrors.
+	bg       context.Context
+	bgCancel context.CancelFunc
+	mirrors  sync.WaitGroup
 
 	srvMu   sync.Mutex
 	servers map[*http.Server]struct{}
@@ -71,6 +90,7 @@ type Gateway struct {
 type snapshot struct {
 	version uint64
 	router  *router
+	certs   certTable
 }
 
 // New returns a Gateway that answers 503 until its first Update.
@@ -86,6 +106,7 @@ func New(opts Options) *Gateway {
 			idleTimeout:    opts.UpstreamIdleTimeout,
 		},
 	}
+	g.bg, g.bgCancel = context.WithCancel(context.Background())
 	g.rcs.New = func() any { return new(RequestContext) }
 	g.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	return g
@@ -98,20 +119,68 @@ func New(opts Options) *Gateway {
 func (g *Gateway) Update(cfg *store.Config) error {
 	g.updateMu.Lock()
 	defer g.updateMu.Unlock()
-	r, err := compile(cfg)
+	r, err := compileWith(cfg, g.upstreams)
+	if err != nil {
+		return fmt.Errorf("dataplane: update: %w", err)
+	}
+	if err := g.buildChains(cfg, r); err != nil {
+		return fmt.Errorf("dataplane: update: %w", err)
+	}
+	certs, certCache, err := compileCerts(cfg.Certificates, g.certs)
 	if err != nil {
 		return fmt.Errorf("dataplane: update: %w", err)
 	}
 	unused := g.transports.attach(r.services)
-	for _, ri := range r.routes {
-		ri.handler = chainHandler(ri.chain, g.proxy)
-	}
-	g.snap.Store(&snapshot{version: cfg.Version, router: r})
+	live := g.startUpstreams(r.services)
+	g.snap.Store(&snapshot{version: cfg.Version, router: r, certs: certs})
+	g.certs = certCache
+	g.stopUpstreams(live)
 	for _, t := range unused {
 		t.CloseIdleConnections()
 	}
 	g.log.Info("config applied", "version", cfg.Version, "routes", len(cfg.Routes), "services", len(cfg.Services))
 	return nil
+}
+
+// buildChains gives every route its policy chain (Options.Policies, then
+// the route's own header transforms) wrapped around the proxy.
+func (g *Gateway) buildChains(cfg *store.Config, r *router) error {
+	for i, ri := range r.routes {
+		var chain []Policy
+		if g.opts.Policies != nil {
+			var err error
+			if chain, err = g.opts.Policies(cfg, &cfg.Routes[i]); err != nil {
+				return fmt.Errorf("%w: route %q: %w", ErrInvalidConfig, ri.name, err)
+			}
+		}
+		ri.chain = append(chain, ri.chain...)
+		ri.handler = chainHandler(ri.chain, g.proxy)
+	}
+	return nil
+}
+
+// startUpstreams starts the upstreams that are new in this version and
+// returns the live set by name.
+func (g *Gateway) startUpstreams(ups []*upstream) map[string]*upstream {
+	live := make(map[string]*upstream, len(ups))
+	for _, u := range ups {
+		live[u.name] = u
+		if g.upstreams[u.name] != u {
+			u.start(g.log)
+		}
+	}
+	return live
+}
+
+// stopUpstreams stops the upstreams that live replaces or drops, and makes
+// live the current set.
+func (g *Gateway) stopUpstreams(live map[string]*upstream) {
+	for name, old := range g.upstreams {
+		if live[name] != old {
+			old.stop()
+		}
+	}
+	g.upstreams = live
 }
 
 // Version returns the version of the config being served, 0 before the
@@ -127,19 +196,30 @@ func (g *Gateway) Version() uint64 {
 // policy chain and proxies it, or answers with a gateway error.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := g.begin(w, r)
-	snap := g.snap.Load()
-	switch {
-	case snap == nil:
-		rc.fail(errNoConfig)
-	default:
-		rc.route = snap.router.match(r.Method, r.Host, r.URL.Path)
-		if rc.route == nil {
-			rc.fail(errNoRoute)
-		} else {
-			rc.route.handler(rc)
-		}
+	if err := g.route(rc); err != nil {
+		rc.fail(err)
+	} else {
+		rc.route.handler(rc)
 	}
 	g.end(rc)
+}
+
+// route checks the request against the gateway's limits and finds its
+// route on the current snapshot.
+func (g *Gateway) route(rc *RequestContext) error {
+	r := rc.Request
+	snap := g.snap.Load()
+	if snap == nil {
+		return errNoConfig
+	}
+	if n := headerSize(r); n > g.opts.MaxHeaderBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", errHeaderTooLarge, n, g.opts.MaxHeaderBytes)
+	}
+	rc.route, rc.path = snap.router.route(r), r.URL.Path
+	if rc.route == nil {
+		return errNoRoute
+	}
+	return g.limitBody(rc)
 }
 
 // begin takes a RequestContext from the pool and settles the request id.
@@ -164,4 +244,21 @@ func (g *Gateway) end(rc *RequestContext) {
 	if abort {
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// MatchRoute reports which route and service the current config sends a
+// request to, for the admin API; path may carry a query. Header matchers
+// see no headers. ok is false when no route matches or no config is
+// loaded.
+func (g *Gateway) MatchRoute(method, host, path string) (route, service string, ok bool) {
+	snap := g.snap.Load()
+	if snap == nil {
+		return "", "", false
+	}
+	p, query, _ := strings.Cut(path, "?")
+	cr := snap.router.matchRequest(&request{method: methodBit(method), path: p, rawQuery: query}, host)
+	if cr == nil {
+		return "", "", false
+	}
+	return cr.name, cr.service.name, true
 }

@@ -1,6 +1,9 @@
 package dataplane
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // maxHostLen bounds the host names the router normalizes on the stack. DNS
 // names are at most 253 bytes; a longer Host only matches host-less routes.
@@ -108,4 +111,86 @@ func (s *lengthSet) has(n int) bool {
 		return s.long
 	}
 	return s.bits[n>>6]&(1<<(n&63)) != 0
+}
+
+// matcherSet is a route's header and query matchers; empty matches all.
+type matcherSet struct {
+	headers []valueMatcher // name is canonical
+	query   []valueMatcher
+}
+
+// valueMatcher requires a header or query parameter, with one of values
+// when there are any.
+type valueMatcher struct {
+	name   string
+	values []string
+}
+
+func (m valueMatcher) accepts(v string) bool {
+	if len(m.values) == 0 {
+		return true
+	}
+	for _, want := range m.values {
+		if v == want {
+			return true
+		}
+	}
+	return false
+}
+
+// count is the number of matchers, for specificity.
+func (s *matcherSet) count() int { return len(s.headers) + len(s.query) }
+
+// match reports whether q passes every matcher.
+func (s *matcherSet) match(q *request) bool {
+	for _, m := range s.headers {
+		if !headerMatches(q.header[m.name], m) {
+			return false
+		}
+	}
+	for _, m := range s.query {
+		if !queryMatches(q.rawQuery, m) {
+			return false
+		}
+	}
+	return true
+}
+
+func headerMatches(values []string, m valueMatcher) bool {
+	for _, v := range values {
+		if m.accepts(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryMatches scans a raw query for the parameter without parsing it
+// into a map; only escaped keys or values are unescaped.
+func queryMatches(raw string, m valueMatcher) bool {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != m.name && !(needsUnescape(k) && unescapeQuery(k) == m.name) {
+			continue
+		}
+		if needsUnescape(v) {
+			v = unescapeQuery(v)
+		}
+		if m.accepts(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func needsUnescape(s string) bool { return strings.ContainsAny(s, "%+") }
+
+func unescapeQuery(s string) string {
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		return s
+	}
+	return u
 }

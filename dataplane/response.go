@@ -9,7 +9,7 @@ import (
 
 // respond streams the upstream's response to the client: status, headers
 // without hop-by-hop ones, body and trailers.
-func (g *Gateway) respond(rc *RequestContext, resp *http.Response) {
+func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTimer) {
 	removeHopByHop(resp.Header)
 	h := rc.Writer.Header()
 	for k, vv := range resp.Header {
@@ -27,24 +27,28 @@ func (g *Gateway) respond(rc *RequestContext, resp *http.Response) {
 	if flusher != nil {
 		flusher.Flush()
 	}
-	if err := g.copyBody(rc.Writer, resp.Body, flusher); err != nil {
+	err := g.copyBody(rc.Writer, resp.Body, flusher, idle)
+	idle.stop()
+	if err != nil {
 		rc.err = err
 		// A truncated body must not look complete; a gone client needs nothing.
 		rc.abort = rc.Request.Context().Err() == nil && !errors.Is(err, errClientGone)
 		return
 	}
 	for k, vv := range resp.Trailer {
-		h[k] = vv
+		h[http.TrailerPrefix+k] = vv
 	}
 }
 
-// copyBody streams src to dst, flushing after each write when f is set. A
-// read failure wraps errUpstreamAborted, a write failure errClientGone.
-func (g *Gateway) copyBody(dst io.Writer, src io.Reader, f http.Flusher) error {
+// copyBody streams src to dst, flushing after each write when f is set,
+// and bounding each read by idle. A read failure wraps errUpstreamAborted,
+// a write failure errClientGone.
+func (g *Gateway) copyBody(dst io.Writer, src io.Reader, f http.Flusher, idle idleTimer) error {
 	bp := g.bufs.Get().(*[]byte)
 	defer g.bufs.Put(bp)
 	buf := *bp
 	for {
+		idle.reset()
 		n, rerr := src.Read(buf)
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {

@@ -2,18 +2,37 @@ package dataplane
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/tollgate/tollgate/store"
 )
 
 // benchRouter builds n routes in the shapes real configs have: a tenth
-// host-less, the rest on 100 hosts, some with methods, some wildcard.
-func benchRouter(b *testing.B, n int) (*router, [][3]string) {
+// host-less, the rest on 100 hosts, some with methods, some wildcard, one
+// in ten a regex or template path, one in twenty exact, some with header
+// matchers.
+func benchRouter(b *testing.B, n int) (*router, []benchReq) {
 	routes := make([]store.Route, 0, n)
-	reqs := make([][3]string, 0, 256)
+	reqs := make([]benchReq, 0, 256)
 	for i := range n {
 		r := store.Route{Paths: []string{fmt.Sprintf("/api/v%d/resource%d", i%7, i)}}
+		reqPath := r.Paths[0] + "/items/42"
+		var hdr http.Header
+		switch i % 20 {
+		case 3:
+			r.Paths = []string{fmt.Sprintf("~/api/v%d/things%d/(?<id>[0-9]+)/items", i%7, i)}
+			reqPath = fmt.Sprintf("/api/v%d/things%d/42/items", i%7, i)
+		case 7:
+			r.Paths = []string{fmt.Sprintf("/api/v%d/products%d/{id}", i%7, i)}
+			reqPath = fmt.Sprintf("/api/v%d/products%d/42", i%7, i)
+		case 11:
+			r.Paths = []string{fmt.Sprintf("=/api/v%d/health%d", i%7, i)}
+			reqPath = r.Paths[0][1:]
+		case 13:
+			r.Headers = map[string][]string{"X-Tenant": {"a", "b"}}
+			hdr = http.Header{"Accept": {"*/*"}, "X-Tenant": {"b"}}
+		}
 		host := fmt.Sprintf("svc%d.example.com", i%100)
 		switch {
 		case i%10 == 0:
@@ -28,7 +47,7 @@ func benchRouter(b *testing.B, n int) (*router, [][3]string) {
 		}
 		routes = append(routes, r)
 		if len(reqs) < cap(reqs) {
-			reqs = append(reqs, [3]string{"GET", host + ":8080", r.Paths[0] + "/items/42"})
+			reqs = append(reqs, benchReq{host + ":8080", request{method: methodGet, path: reqPath, header: hdr}})
 		}
 	}
 	rt, err := compile(routerConfig(routes...))
@@ -38,19 +57,25 @@ func benchRouter(b *testing.B, n int) (*router, [][3]string) {
 	return rt, reqs
 }
 
+// benchReq is one request of the benchmark.
+type benchReq struct {
+	host string
+	req  request
+}
+
 func BenchmarkRouterMatch(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			rt, reqs := benchRouter(b, n)
 			for _, q := range reqs {
-				if rt.match(q[0], q[1], q[2]) == nil {
-					b.Fatalf("no match for %v", q)
+				if cr := rt.matchRequest(&q.req, q.host); cr == nil {
+					b.Fatalf("no match for %s%s", q.host, q.req.path)
 				}
 			}
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				q := &reqs[i%len(reqs)]
-				if rt.match(q[0], q[1], q[2]) == nil {
+				if rt.matchRequest(&q.req, q.host) == nil {
 					b.Fatal("no match")
 				}
 			}

@@ -1,16 +1,35 @@
 package dataplane
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
 )
 
-// transportKey identifies what a connection pool depends on: where it dials
-// and how long dialing may take. Services that share a key share a pool.
+// errConnect marks a failure to set up the connection to a target (dial or
+// TLS handshake): the target never saw the request, so any method may be
+// retried.
+var errConnect = errors.New("connecting to the upstream failed")
+
+// connectError is a dial or handshake failure; errors.Is finds both
+// errConnect and the cause.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string   { return e.err.Error() }
+func (e *connectError) Unwrap() []error { return []error{errConnect, e.err} }
+
+// transportKey identifies what a connection pool depends on. Services
+// that share a key share a pool (which keeps connections per target).
 type transportKey struct {
-	scheme, host   string
+	scheme         string
+	h2c            bool
 	connectTimeout time.Duration
+	readTimeout    time.Duration
+	tls            string // upstreamTLS settings, "" for none
 }
 
 // transportCache keeps one tuned http.Transport per transportKey across
@@ -29,16 +48,18 @@ type transportCache struct {
 func (c *transportCache) attach(ups []*upstream) (unused []*http.Transport) {
 	next := make(map[transportKey]*http.Transport, len(ups))
 	for _, u := range ups {
-		key := transportKey{u.scheme, u.host, u.connectTimeout}
+		key := u.transportKey()
 		t := next[key]
 		if t == nil {
 			t = c.pools[key]
 		}
 		if t == nil {
-			t = c.newTransport(key)
+			t = c.newTransport(key, u.tlsConfig)
 		}
 		next[key] = t
-		u.transport = t
+		if u.transport == nil { // a reused upstream keeps its pool
+			u.transport = t
+		}
 	}
 	for key, t := range c.pools {
 		if next[key] != t {
@@ -49,6 +70,10 @@ func (c *transportCache) attach(ups []*upstream) (unused []*http.Transport) {
 	return unused
 }
 
+func (u *upstream) transportKey() transportKey {
+	return transportKey{u.scheme, u.h2c, u.connectTimeout, u.readTimeout, u.tlsKey}
+}
+
 // closeIdle closes the idle connections of every pool.
 func (c *transportCache) closeIdle() {
 	for _, t := range c.pools {
@@ -57,18 +82,60 @@ func (c *transportCache) closeIdle() {
 }
 
 // newTransport builds a pool tuned for proxying: no environment proxy, no
-// transparent decompression, large keep-alive pools.
-func (c *transportCache) newTransport(key transportKey) *http.Transport {
+// transparent decompression, large keep-alive pools. Dial and handshake
+// failures are marked with errConnect.
+func (c *transportCache) newTransport(key transportKey, tlsConfig *tls.Config) *http.Transport {
 	dialer := &net.Dialer{Timeout: key.connectTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   c.maxIdlePerHost,
-		IdleConnTimeout:       c.idleTimeout,
-		TLSHandshakeTimeout:   key.connectTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ReadBufferSize:        32 << 10,
-		WriteBufferSize:       32 << 10,
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &connectError{err}
+			}
+			return conn, nil
+		},
+		ForceAttemptHTTP2:      true,
+		MaxIdleConnsPerHost:    c.maxIdlePerHost,
+		IdleConnTimeout:        c.idleTimeout,
+		TLSHandshakeTimeout:    key.connectTimeout,
+		ResponseHeaderTimeout:  key.readTimeout,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		ReadBufferSize:         32 << 10,
+		WriteBufferSize:        32 << 10,
+		MaxResponseHeaderBytes: 1 << 20,
 	}
+	if key.h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if tlsConfig != nil {
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialTLS(ctx, dialer, tlsConfig, key.connectTimeout, network, addr)
+		}
+	}
+	return t
+}
+
+// dialTLS dials and completes the TLS handshake within connectTimeout,
+// sending the target's host as SNI unless the config names a server.
+func dialTLS(ctx context.Context, d *net.Dialer, base *tls.Config, timeout time.Duration, network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, &connectError{err}
+	}
+	cfg := base
+	if cfg.ServerName == "" {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg = base.Clone()
+		cfg.ServerName = host
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, &connectError{fmt.Errorf("tls handshake with %s: %w", addr, err)}
+	}
+	return conn, nil
 }
