@@ -1,43 +1,43 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/tollgate/tollgate/cluster"
 	"github.com/tollgate/tollgate/store"
 	"sigs.k8s.io/yaml"
 )
 
-// Sentinel errors of the admin API.
-var (
-	errNotFound      = errors.New("no such endpoint")
-	errNoConfig      = errors.New("the data plane has no config yet")
-	errBadIfMatch    = errors.New("If-Match must be a config version, like \"7\"")
-	errUnsupported   = errors.New("Content-Type must be application/json or application/yaml")
-	errBodyTooLarge  = fmt.Errorf("body exceeds %d bytes", store.MaxDocumentBytes)
-	errUnknownFormat = errors.New("format must be json or yaml")
-)
-
-func setVersionHeaders(w http.ResponseWriter, v uint64) {
-	w.Header().Set("ETag", strconv.Quote(strconv.FormatUint(v, 10)))
-	w.Header().Set("X-Tollgate-Version", strconv.FormatUint(v, 10))
+// configView is a config as the API shows it: certificates without their
+// private keys, consumer credentials redacted, and no admin tokens.
+type configView struct {
+	*store.Config
+	Certificates []certificateView `json:"certificates,omitempty"`
+	AdminTokens  []struct{}        `json:"admin_tokens,omitempty"`
 }
 
-func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
-	cfg := s.deps.Config.Current()
-	setVersionHeaders(w, cfg.Version)
+// certificateView is a certificate without its private key.
+type certificateView struct {
+	store.Certificate
+	Key string `json:"key,omitempty"`
+}
+
+func viewConfig(c *store.Config) configView {
+	v := configView{Config: c.WithRedactedCredentials()}
+	for _, cert := range c.Certificates {
+		v.Certificates = append(v.Certificates, certificateView{Certificate: cert})
+	}
+	return v
+}
+
+// writeFormatted answers v as JSON, or as YAML with ?format=yaml.
+func writeFormatted(w http.ResponseWriter, r *http.Request, v any) {
 	switch r.URL.Query().Get("format") {
 	case "", "json":
-		writeJSON(w, http.StatusOK, cfg)
+		writeJSON(w, http.StatusOK, v)
 	case "yaml":
-		b, err := yaml.Marshal(cfg)
+		b, err := yaml.Marshal(v)
 		if err != nil {
 			writeError(w, r, http.StatusInternalServerError, codeInternal, err)
 			return
@@ -49,110 +49,73 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
+	cfg, err := s.read(w, r)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	writeFormatted(w, r, viewConfig(cfg))
+}
+
+// putConfig replaces the whole document (declarative config). Admin
+// tokens carry over; a certificate given without a key keeps the key
+// stored under its name.
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
-	ct := r.Header.Get("Content-Type")
-	if !supportedType(ct) {
-		writeError(w, r, http.StatusUnsupportedMediaType, codeUnsupportedType, errUnsupported)
+	doc, err := decodeDocument(w, r)
+	if err != nil {
+		fail(w, r, err)
 		return
 	}
-	ifVersion, err := parseIfMatch(r.Header.Get("If-Match"))
+	res, err := s.write(r, func(cur, next *store.Config) error {
+		*next = *adoptDocument(cur, doc)
+		return nil
+	}, writeOpts{})
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, codeBadRequest, err)
+		fail(w, r, err)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, store.MaxDocumentBytes))
+	respondWrite(w, res, http.StatusOK, map[string]uint64{"version": res.version})
+}
+
+// adoptDocument is doc prepared to replace cur: cur's admin tokens, the
+// stored secrets of certificates and consumer credentials that doc sends
+// redacted or leaves out (a document read back from GET applies as is),
+// and plaintext API keys hashed.
+func adoptDocument(cur, doc *store.Config) *store.Config {
+	next := doc.Clone()
+	next.Version = cur.Version
+	next.AdminTokens = cur.AdminTokens
+	for i := range next.Certificates {
+		keepCertificateKey(cur, &next.Certificates[i])
+	}
+	next.RestoreRedactedCredentials(cur)
+	next.HashAPIKeys()
+	return next
+}
+
+// diffConfig answers what PUT /v1/config with the body would change,
+// entity by entity, without applying anything.
+func (s *Server) diffConfig(w http.ResponseWriter, r *http.Request) {
+	doc, err := decodeDocument(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, r, http.StatusRequestEntityTooLarge, codeTooLarge, errBodyTooLarge)
-			return
-		}
-		writeError(w, r, http.StatusBadRequest, codeBadRequest, fmt.Errorf("read body: %w", err))
+		fail(w, r, err)
 		return
 	}
-	cfg, err := store.Decode(body, ct)
-	if err == nil {
-		err = cfg.Validate()
-	}
+	cur, err := s.read(w, r)
 	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	next := adoptDocument(cur, doc)
+	if err := next.Validate(); err != nil {
 		writeError(w, r, http.StatusBadRequest, codeInvalidConfig, err)
 		return
 	}
-	cmd := store.Command{Type: store.CmdPutConfig, IfVersion: ifVersion, Config: cfg,
-		Time: time.Now().UTC(), Author: author(r)}
-	s.apply(w, r, cmd)
+	writeJSON(w, http.StatusOK, store.DiffConfigs(cur, next))
 }
 
-// apply commits cmd and answers with the new version or the mapped error.
-func (s *Server) apply(w http.ResponseWriter, r *http.Request, cmd store.Command) {
-	data, err := cmd.Encode()
-	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, codeInternal, err)
-		return
-	}
-	res, err := s.deps.Applier.Apply(r.Context(), data)
-	if err != nil {
-		status, code := applyErrorStatus(err)
-		s.log.Warn("config write failed", "err", err, "request_id", requestID(r))
-		writeError(w, r, status, code, err)
-		return
-	}
-	version, err := store.DecodeResult(res)
-	if err != nil {
-		status, code := applyErrorStatus(err)
-		writeError(w, r, status, code, err)
-		return
-	}
-	setVersionHeaders(w, version)
-	writeJSON(w, http.StatusOK, map[string]uint64{"version": version})
-}
-
-// applyErrorStatus maps a write failure to an HTTP status and error code.
-func applyErrorStatus(err error) (int, string) {
-	var ve *store.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, codeInvalidConfig
-	case errors.Is(err, store.ErrVersionMismatch):
-		return http.StatusPreconditionFailed, codeVersionMismatch
-	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrClosed):
-		return http.StatusServiceUnavailable, codeNoLeader
-	}
-	return http.StatusServiceUnavailable, codeInternal
-}
-
-func supportedType(ct string) bool {
-	if ct == "" {
-		return true // JSON by default
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
-	switch mt {
-	case "application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
-		return true
-	}
-	return false
-}
-
-// parseIfMatch reads an If-Match header holding one config version,
-// quoted or not. An empty header means an unconditional write.
-func parseIfMatch(h string) (*uint64, error) {
-	h = strings.TrimSpace(h)
-	if h == "" || h == "*" {
-		return nil, nil
-	}
-	h = strings.TrimPrefix(h, "W/")
-	v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
-	if err != nil {
-		return nil, errBadIfMatch
-	}
-	return &v, nil
-}
-
-// author names who made a change, for the history. Until admin tokens
-// exist it is the client address.
-func author(r *http.Request) string {
-	return "admin@" + r.RemoteAddr
+// errMethod says which methods a path allows.
+func errMethod(method string, allow []string) error {
+	return fmt.Errorf("method %s is not allowed here; allowed: %s", method, strings.Join(allow, ", "))
 }

@@ -14,16 +14,21 @@ import (
 
 	"github.com/tollgate/tollgate/cluster"
 	"github.com/tollgate/tollgate/internal/agent"
+	"github.com/tollgate/tollgate/store"
 )
+
+// minAdminToken is the shortest --admin-token accepted.
+const minAdminToken = 16
 
 func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, string, error) {
 	var c agent.Config
-	var join, logLevel, logFormat, clusterKey, clusterKeyFile string
+	var join, logLevel, logFormat, clusterKey, clusterKeyFile, adminTokenFile string
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: a UUID generated once and kept in the data dir)")
 	fs.StringVar(&c.DataDir, "data-dir", "tollgate-data", "directory for the Raft log, snapshots and applied config")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "data plane listen address")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "data plane TLS listen address (certificates from the config, by SNI; HTTP/2 by ALPN)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address (loopback unless told otherwise)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", ":7000", "Raft listen address")
 	fs.StringVar(&c.GossipAddr, "gossip-addr", ":7946", "gossip (memberlist) listen address, TCP and UDP")
@@ -35,6 +40,10 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.StringVar(&clusterKey, "cluster-key", os.Getenv("TOLLGATE_CLUSTER_KEY"),
 		"base64 cluster key(s), comma-separated, primary first (env TOLLGATE_CLUSTER_KEY; make one with `tollgate keygen`)")
 	fs.StringVar(&clusterKeyFile, "cluster-key-file", "", "file holding the cluster key(s), instead of --cluster-key")
+	fs.IntVar(&c.HistoryLimit, "history-limit", store.DefaultHistoryLimit, "how many config versions to keep in the history")
+	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("TOLLGATE_ADMIN_TOKEN"),
+		"first admin API token, stored (hashed) if the cluster has none yet (env TOLLGATE_ADMIN_TOKEN)")
+	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the first admin API token, instead of --admin-token")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "json", "json or text")
 	if err := fs.Parse(args); err != nil {
@@ -48,6 +57,22 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 		return c, "", "", err
 	}
 	c.ClusterKeys = keys
+	if adminTokenFile != "" {
+		b, err := os.ReadFile(adminTokenFile)
+		if err != nil {
+			return c, "", "", fmt.Errorf("--admin-token-file: %w", err)
+		}
+		c.AdminToken = strings.TrimSpace(string(b))
+		if c.AdminToken == "" {
+			return c, "", "", fmt.Errorf("--admin-token-file %s is empty", adminTokenFile)
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		return c, "", "", fmt.Errorf("the admin token must be at least %d characters (`tollgate keygen` makes a good one)", minAdminToken)
+	}
+	if c.HistoryLimit < 1 {
+		return c, "", "", fmt.Errorf("--history-limit must be at least 1, not %d", c.HistoryLimit)
+	}
 	for _, p := range strings.Split(join, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.Join = append(c.Join, p)

@@ -15,9 +15,12 @@ const usage = `tollgate: a clustered, highly available API gateway
 Usage:
   tollgate agent [flags]   run a gateway node (see tollgate agent -h)
   tollgate echo [flags]    run a demo upstream that echoes requests as JSON
-  tollgate keygen          print a new random cluster key (for --cluster-key)
+  tollgate chaos [flags]   kill, pause, restart and partition a cluster under load; check invariants
+  tollgate keygen          print a new random key (for --cluster-key or --admin-token)
   tollgate version         print the version
-`
+
+Talking to a node's admin API:
+` + cliUsage
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -36,12 +39,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAgent(args[1:], stderr)
 	case "echo":
 		return runEcho(args[1:], stderr)
+	case "chaos":
+		return runChaos(args[1:], stdout, stderr)
 	case "keygen":
 		fmt.Fprintln(stdout, cluster.GenerateKey())
 		return 0
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tollgate", version)
 		return 0
+	case "apply", "diff", "get", "members", "history", "rollback", "route-match":
+		return runCLI(args[0], args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

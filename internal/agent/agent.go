@@ -10,22 +10,34 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
 	"github.com/tollgate/tollgate/dataplane"
+	"github.com/tollgate/tollgate/internal/auth"
+	"github.com/tollgate/tollgate/internal/metrics"
+	"github.com/tollgate/tollgate/internal/plugins"
+	"github.com/tollgate/tollgate/limiter"
 	"github.com/tollgate/tollgate/store"
 )
 
 // Config is everything a node needs to start. Addresses may use port 0.
 type Config struct {
-	NodeID          string // default: kept in DataDir/node-id
-	DataDir         string
-	HTTPAddr        string
+	NodeID   string // default: kept in DataDir/node-id
+	DataDir  string
+	HTTPAddr string
+	// HTTPSAddr, when set, serves the data plane over TLS (HTTP/2 by
+	// ALPN) with the certificates in the config, chosen by SNI.
+	HTTPSAddr       string
 	AdminAddr       string
 	RaftAddr        string
 	GossipAddr      string
@@ -37,6 +49,15 @@ type Config struct {
 	// SeedConfig is a YAML or JSON file applied once if the cluster has
 	// no config yet.
 	SeedConfig string
+	// AdminToken, when set, is written into the config as the first admin
+	// token (named admin.BootstrapTokenName) if the cluster has no tokens
+	// yet, together with the seed config when both are new. Until then
+	// this node accepts it on its own. With no token anywhere, the admin
+	// API is open only on a loopback listener.
+	AdminToken string
+	// HistoryLimit is how many config versions the store keeps
+	// (store.DefaultHistoryLimit if 0).
+	HistoryLimit int
 	// ApplyTimeout bounds a config write, including waiting for a leader.
 	ApplyTimeout time.Duration
 	// Raft and gossip timings; zero takes the cluster package defaults.
@@ -53,11 +74,16 @@ type Agent struct {
 	store   *store.Store
 	gateway *dataplane.Gateway
 	node    *cluster.Node
+	started bool // node.Start succeeded
 	admin   *admin.Server
 
-	httpLn, adminLn net.Listener
-	failed          chan error
-	cancel          context.CancelFunc
+	limiter  *limiter.Limiter
+	keySets  *auth.KeySets
+	policies *policySource
+
+	httpLn, httpsLn, adminLn net.Listener
+	failed                   chan error
+	cancel                   context.CancelFunc
 }
 
 // Start brings a node up in dependency order: the store (the last applied
@@ -77,7 +103,7 @@ func Start(cfg Config) (*Agent, error) {
 		}
 		cfg.NodeID = id
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), failed: make(chan error, 2)}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), failed: make(chan error, 3)}
 	if err := a.start(); err != nil {
 		a.Stop()
 		return nil, err
@@ -86,41 +112,125 @@ func Start(cfg Config) (*Agent, error) {
 }
 
 func (a *Agent) start() error {
-	st, err := store.Open(store.Options{Path: filepath.Join(a.cfg.DataDir, "state.db"), Logger: a.log.With("component", "store")})
+	st, err := store.Open(store.Options{Path: filepath.Join(a.cfg.DataDir, "state.db"),
+		HistoryLimit: a.cfg.HistoryLimit, Logger: a.log.With("component", "store")})
 	if err != nil {
 		return err
 	}
 	a.store = st
-	a.gateway = dataplane.New(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID})
+	if err := a.newNode(); err != nil {
+		return err
+	}
+	if err := a.newPolicies(); err != nil {
+		return err
+	}
+	a.gateway = dataplane.New(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
+		Policies: a.policies.policies})
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
 	}
-	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
-		return fmt.Errorf("listen data plane %s: %w", a.cfg.HTTPAddr, err)
-	}
-	go func() { a.failed <- a.gateway.Serve(a.httpLn) }()
-	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
-		return fmt.Errorf("listen admin %s: %w", a.cfg.AdminAddr, err)
+	if err := a.listen(); err != nil {
+		return err
 	}
 	if err := a.startCluster(); err != nil {
 		return err
 	}
-	a.admin = admin.New(admin.Deps{Config: a.store, Applier: a.node, Cluster: a.node, DataPlane: a.gateway, Logger: a.log})
+	a.admin = admin.New(a.adminDeps())
 	go func() { a.failed <- a.admin.Serve(a.adminLn) }()
 	a.log.Info("tollgate agent running", "http", a.HTTPAddr(), "admin", a.AdminAddr(),
 		"raft", a.node.RaftAddr(), "gossip", a.node.GossipAddr(), "config_version", st.Current().Version)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	if a.cfg.SeedConfig != "" {
-		go a.seed(ctx, a.cfg.SeedConfig)
+	a.limiter.Start(ctx)
+	if a.cfg.SeedConfig != "" || a.cfg.AdminToken != "" {
+		seed, err := a.seedConfig()
+		if err != nil {
+			a.log.Error("seed config rejected", "path", a.cfg.SeedConfig, "err", err)
+		}
+		go a.initialWrites(ctx, seed)
 	}
 	return nil
 }
 
-func (a *Agent) startCluster() error {
+// listen binds the data plane (HTTP, and HTTPS when configured) and the
+// admin listener, and starts serving the data plane at once.
+func (a *Agent) listen() error {
+	var err error
+	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("listen data plane %s: %w", a.cfg.HTTPAddr, err)
+	}
+	go func() { a.failed <- a.gateway.Serve(a.httpLn) }()
+	if a.cfg.HTTPSAddr != "" {
+		if a.httpsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
+			return fmt.Errorf("listen data plane TLS %s: %w", a.cfg.HTTPSAddr, err)
+		}
+		go func() { a.failed <- a.gateway.ServeTLS(a.httpsLn) }()
+	}
+	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
+		return fmt.Errorf("listen admin %s: %w", a.cfg.AdminAddr, err)
+	}
+	return nil
+}
+
+// newPolicies creates what the plugins run on: the cluster-wide rate
+// limiter (sharing counts over the node's gossip), the JWKS key sets that
+// survive config versions, and the per-version policy chains.
+func (a *Agent) newPolicies() error {
+	lim, err := limiter.New(limiter.Options{NodeID: a.cfg.NodeID, Transport: a.node,
+		LivePeers: a.node.LivePeers, Logger: a.log.With("component", "limiter")})
+	if err != nil {
+		return err
+	}
+	a.limiter = lim
+	a.node.HandleGossip(lim.Channel(), lim.HandleMessage)
+	authOpts := auth.Options{Logger: a.log.With("component", "auth")}
+	a.keySets = auth.NewKeySets(authOpts)
+	authOpts.KeySets = a.keySets
+	a.policies = &policySource{builder: &plugins.Builder{Limiter: lim, Auth: authOpts}}
+	return nil
+}
+
+// metrics is the Prometheus handler: Go runtime and process metrics, and
+// the cluster's and limiter's state read at scrape time.
+func (a *Agent) metrics() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewClusterCollector(a.node), metrics.NewLimiterCollector(a.limiter))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// adminDeps wires the admin API to the store, the cluster node and the
+// data plane.
+func (a *Agent) adminDeps() admin.Deps {
+	d := admin.Deps{
+		Config: a.store, History: a.store, Applier: a.node, Cluster: a.node, Members: a.node,
+		Reads: a.node, DataPlane: a.gateway, Logger: a.log, Metrics: a.metrics(),
+		Auth: admin.AuthOptions{
+			BootstrapToken:    a.cfg.AdminToken,
+			OpenWithoutTokens: a.cfg.AdminToken == "" && isLoopback(a.adminLn.Addr()),
+		},
+	}
+	if m, ok := any(a.gateway).(admin.RouteMatcher); ok {
+		d.Matcher = m
+	}
+	return d
+}
+
+func isLoopback(addr net.Addr) bool {
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newNode creates the cluster node (not yet started) and has every
+// applied config compiled into the data plane.
+func (a *Agent) newNode() error {
 	node, err := cluster.New(cluster.Config{
 		NodeID: a.cfg.NodeID, DataDir: a.cfg.DataDir, RaftAddr: a.cfg.RaftAddr, GossipAddr: a.cfg.GossipAddr,
-		Advertise: a.cfg.Advertise, AdminAddr: a.advertisedAdmin(), Join: a.cfg.Join,
+		Advertise: a.cfg.Advertise, Join: a.cfg.Join,
 		BootstrapExpect: a.cfg.BootstrapExpect, ApplyTimeout: a.cfg.ApplyTimeout, Keys: a.cfg.ClusterKeys,
 		HeartbeatTimeout: a.cfg.HeartbeatTimeout, ElectionTimeout: a.cfg.ElectionTimeout,
 		GossipInterval: a.cfg.GossipInterval, AppliedIndex: a.store.AppliedIndex, Logger: a.log,
@@ -128,7 +238,7 @@ func (a *Agent) startCluster() error {
 	if err != nil {
 		return err
 	}
-	node.SetServedVersion(a.gateway.Version())
+	a.node = node
 	a.store.Watch(func(cfg *store.Config) {
 		if err := a.gateway.Update(cfg); err != nil {
 			a.log.Error("applied config does not compile; keeping the previous one", "version", cfg.Version, "err", err)
@@ -136,10 +246,18 @@ func (a *Agent) startCluster() error {
 		}
 		node.SetServedVersion(cfg.Version)
 	})
-	if err := node.Start(); err != nil {
+	return nil
+}
+
+// startCluster starts Raft and gossip, publishing the admin address.
+func (a *Agent) startCluster() error {
+	a.node.SetServedVersion(a.gateway.Version())
+	a.node.SetAdminAddr(a.advertisedAdmin())
+	if err := a.node.Start(); err != nil {
+		a.node = nil
 		return err
 	}
-	a.node = node
+	a.started = true
 	return nil
 }
 
@@ -177,26 +295,72 @@ func (a *Agent) Store() *store.Store { return a.store }
 // Failed delivers an error if a listener stops unexpectedly.
 func (a *Agent) Failed() <-chan error { return a.failed }
 
-// seed applies the seed config file if the cluster has no config yet. The
-// write is compare-and-set on version 0, so across nodes only one lands.
-func (a *Agent) seed(ctx context.Context, path string) {
-	cmd, err := seedCommand(path)
-	if err != nil {
-		a.log.Error("seed config rejected", "path", path, "err", err)
-		return
+// initialWrites applies, at most once across the cluster, the seed
+// config (if the cluster has no config: compare-and-set on version 0) and
+// the first admin token (if the cluster has no tokens: with the seed, or
+// as its own compare-and-set write). It retries until both are settled.
+func (a *Agent) initialWrites(ctx context.Context, seed *store.Config) {
+	var tok *store.AdminToken
+	if a.cfg.AdminToken != "" {
+		tok = &store.AdminToken{Name: admin.BootstrapTokenName, Role: store.RoleAdmin, Hash: store.HashToken(a.cfg.AdminToken)}
 	}
-	for ctx.Err() == nil && a.store.Current().Version == 0 {
-		res, err := a.node.Apply(ctx, cmd)
-		if err == nil {
-			v, err := store.DecodeResult(res)
-			a.log.Info("seed config", "version", v, "err", err)
+	for ctx.Err() == nil {
+		cur := a.store.Current()
+		cmd, what := initialCommand(cur, seed, "seed:"+filepath.Base(a.cfg.SeedConfig), tok)
+		if cmd == nil {
 			return
 		}
-		a.log.Debug("seed config: waiting for a leader", "err", err)
+		data, err := cmd.Encode()
+		if err != nil {
+			a.log.Error("encode initial write", "err", err)
+			return
+		}
+		res, err := a.node.Apply(ctx, data)
+		if err != nil {
+			a.log.Debug(what+": waiting for a leader", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		v, err := store.DecodeResult(res)
+		a.log.Info(what, "version", v, "err", err)
+		if err != nil && !errors.Is(err, store.ErrVersionMismatch) {
+			return
+		}
 	}
 }
 
-func seedCommand(path string) ([]byte, error) {
+// initialCommand is the next initial write, or nil when none is needed.
+func initialCommand(cur, seed *store.Config, seedAuthor string, tok *store.AdminToken) (*store.Command, string) {
+	needSeed := seed != nil && cur.Version == 0
+	needToken := tok != nil && len(cur.AdminTokens) == 0
+	base := cur.Version
+	cmd := &store.Command{Type: store.CmdPutConfig, IfVersion: &base, Time: time.Now().UTC()}
+	switch {
+	case needSeed:
+		cmd.Config, cmd.Author = seed.Clone(), seedAuthor
+		what := "seed config"
+		if needToken {
+			cmd.Config.AdminTokens = append(cmd.Config.AdminTokens, *tok)
+			what = "seed config and first admin token"
+		}
+		return cmd, what
+	case needToken:
+		cmd.Config, cmd.Author = cur.Clone(), admin.BootstrapTokenName
+		cmd.Config.AdminTokens = []store.AdminToken{*tok}
+		return cmd, "first admin token"
+	}
+	return nil, ""
+}
+
+// seedConfig reads and validates the seed config file, if any.
+func (a *Agent) seedConfig() (*store.Config, error) {
+	path := a.cfg.SeedConfig
+	if path == "" {
+		return nil, nil
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read seed config: %w", err)
@@ -212,9 +376,7 @@ func seedCommand(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	zero := uint64(0)
-	return store.Command{Type: store.CmdPutConfig, IfVersion: &zero, Config: cfg,
-		Time: time.Now().UTC(), Author: "seed:" + filepath.Base(path)}.Encode()
+	return cfg, nil
 }
 
 // Stop shuts the node down in the documented order: stop ingress (admin
@@ -234,9 +396,20 @@ func (a *Agent) Stop() error {
 	}
 	if a.gateway != nil {
 		errs = append(errs, a.gateway.Shutdown(ctx))
+	} else if a.httpLn != nil {
+		a.httpLn.Close()
 	}
-	if a.node != nil {
+	if a.limiter != nil {
+		a.limiter.Close()
+	}
+	if a.node != nil && a.started {
 		errs = append(errs, a.node.Close())
+	}
+	if a.policies != nil {
+		a.policies.close()
+	}
+	if a.keySets != nil {
+		a.keySets.Close()
 	}
 	if a.store != nil {
 		errs = append(errs, a.store.Close())

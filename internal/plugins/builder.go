@@ -9,9 +9,11 @@ package plugins
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/tollgate/tollgate/dataplane"
+	"github.com/tollgate/tollgate/internal/auth"
 	"github.com/tollgate/tollgate/internal/ratelimit"
 	"github.com/tollgate/tollgate/store"
 )
@@ -23,14 +25,36 @@ var ErrUnknownPlugin = errors.New("unknown plugin")
 type Builder struct {
 	// Limiter decides rate limits (the cluster-wide limiter).
 	Limiter ratelimit.Decider
+	// Auth configures the jwt, key-auth and acl plugins; share one
+	// auth.KeySets across versions so JWKS keys survive config changes.
+	Auth auth.Options
+}
+
+// Chains are the policy chains of one config version, by route name.
+type Chains struct {
+	byRoute map[string][]dataplane.Policy
+	closers []io.Closer
+}
+
+// For returns the chain of the named route, outermost policy first.
+func (c *Chains) For(route string) []dataplane.Policy { return c.byRoute[route] }
+
+// Close releases what the version's policies hold; call it once the
+// version is replaced.
+func (c *Chains) Close() error {
+	var errs []error
+	for _, cl := range c.closers {
+		errs = append(errs, cl.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // phase orders plugins within a chain: lower runs first.
 func phase(name string) int {
 	switch name {
-	case "key-auth", "jwt":
+	case store.PluginKeyAuth, store.PluginJWT:
 		return 10
-	case "acl":
+	case store.PluginACL:
 		return 20
 	case store.PluginRateLimit:
 		return 30
@@ -72,30 +96,48 @@ func Applicable(cfg *store.Config, r *store.Route) []store.Plugin {
 	return out
 }
 
-// Build returns route r's policy chain.
-func (b *Builder) Build(cfg *store.Config, r *store.Route) ([]dataplane.Policy, error) {
-	var chain []dataplane.Policy
-	for _, p := range Applicable(cfg, r) {
-		pol, err := b.build(p, r)
-		if err != nil {
-			return nil, fmt.Errorf("route %q: plugin %q: %w", r.Name, p.Name, err)
+// Build builds every route's chain for cfg. Each plugin instance is
+// built once and shared by the routes it applies to, so a global jwt
+// plugin has one token cache, not one per route.
+func (b *Builder) Build(cfg *store.Config) (*Chains, error) {
+	c := &Chains{byRoute: make(map[string][]dataplane.Policy, len(cfg.Routes))}
+	built := map[string]dataplane.Policy{}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		for _, p := range Applicable(cfg, r) {
+			id := store.PluginID(p)
+			pol, ok := built[id]
+			if !ok {
+				var err error
+				if pol, err = b.build(cfg, p); err != nil {
+					c.Close()
+					return nil, fmt.Errorf("plugin %q: %w", id, err)
+				}
+				built[id] = pol
+				if cl, ok := pol.(io.Closer); ok {
+					c.closers = append(c.closers, cl)
+				}
+			}
+			c.byRoute[r.Name] = append(c.byRoute[r.Name], pol)
 		}
-		chain = append(chain, pol)
 	}
-	return chain, nil
+	return c, nil
 }
 
-func (b *Builder) build(p store.Plugin, r *store.Route) (dataplane.Policy, error) {
-	switch p.Name {
-	case store.PluginRateLimit:
-		cfg, errs := store.ParseRateLimitConfig(orEmpty(p.Config))
+func (b *Builder) build(cfg *store.Config, p store.Plugin) (dataplane.Policy, error) {
+	switch {
+	case p.Name == store.PluginRateLimit:
+		rl, errs := store.ParseRateLimitConfig(orEmpty(p.Config))
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("config: %s", errs[0])
 		}
 		if b.Limiter == nil {
 			return nil, errors.New("no limiter configured")
 		}
-		return ratelimit.New(cfg, scope(p), b.Limiter)
+		return ratelimit.New(rl, scope(p), b.Limiter)
+	case auth.IsAuthPlugin(p.Name):
+		p.Config = orEmpty(p.Config)
+		return auth.Build(p, cfg.Consumers, b.Auth)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownPlugin, p.Name)
 }

@@ -42,14 +42,22 @@ func TestBuildRateLimitAndUnknown(t *testing.T) {
 	}
 	defer lim.Close()
 	b := &Builder{Limiter: lim}
-	r := &store.Route{Name: "r", Service: "s"}
-	chain, err := b.Build(&store.Config{Plugins: []store.Plugin{
-		{Name: "rate-limit", Route: "r", Config: json.RawMessage(`{"limit":5,"window":"second"}`)},
-	}}, r)
-	if err != nil || len(chain) != 1 {
-		t.Fatalf("Build = %d policies, %v", len(chain), err)
+	routes := []store.Route{{Name: "r", Service: "s"}, {Name: "q", Service: "s"}}
+	chains, err := b.Build(&store.Config{Routes: routes, Plugins: []store.Plugin{
+		{Name: "rate-limit", Config: json.RawMessage(`{"limit":5,"window":"second"}`)},
+		{Name: "acl", Route: "r", Config: json.RawMessage(`{"allow":["admins"]}`)},
+	}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err = b.Build(&store.Config{Plugins: []store.Plugin{{Name: "teleport"}}}, r)
+	if n := len(chains.For("r")); n != 2 {
+		t.Fatalf("route r has %d policies, want acl + rate-limit", n)
+	}
+	if chains.For("r")[1] != chains.For("q")[0] {
+		t.Fatal("the global rate-limit instance was built twice")
+	}
+	defer chains.Close()
+	_, err = b.Build(&store.Config{Routes: routes, Plugins: []store.Plugin{{Name: "teleport"}}})
 	if !errors.Is(err, ErrUnknownPlugin) {
 		t.Fatalf("unknown plugin: %v", err)
 	}
