@@ -4,7 +4,7 @@ BIN     := bin/tollgate
 PKGS    := ./...
 export CGO_ENABLED := 0
 
-.PHONY: all build run cluster test test-short vet fmt bench bench-limits image clean
+.PHONY: all build run cluster test test-short vet fmt bench bench-limits image chaos chaos-compose clean
 
 all: build
 
@@ -67,6 +67,28 @@ bench-limits: build
 ## image: the FROM-scratch container image tollgate:dev, for docker-compose.yml
 image: build
 	docker build -f cmd/tollgate/Dockerfile -t tollgate:dev .
+
+## chaos: 60 s of chaos against three local nodes under 300 req/s of load:
+## SIGKILL (leader included), SIGSTOP/SIGCONT, restart, partition (iptables,
+## when root) and a leader kill during a config write, on a seeded schedule;
+## then the invariant checks. Exits non-zero when an invariant fails. Report,
+## timeline.png and node logs in data/chaos/. More flags: CHAOSFLAGS=...
+chaos: build
+	$(BIN) chaos --nodes 3 --duration 60s --rate 300 --seed 1 --out data/chaos $(CHAOSFLAGS)
+
+## chaos-compose: a short chaos run against the Docker Compose cluster (a
+## leader kill, a follower partition, a restart), when a Docker engine
+## answers; otherwise says it is skipped and why.
+chaos-compose: build
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo "chaos-compose: skipped: \`docker info\` fails, no Docker engine reachable"; \
+	elif ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then \
+	  echo "chaos-compose: skipped: neither \`docker compose\` nor docker-compose is installed"; \
+	else \
+	  $(MAKE) --no-print-directory image && \
+	  $(BIN) chaos --compose --duration 40s --rate 200 --seed 1 --out data/chaos-compose \
+	    --plan 'kill:leader@5s+4s,partition:follower@14s+4s,restart:2@23s' $(CHAOSFLAGS); \
+	fi
 
 clean:
 	rm -rf bin data
