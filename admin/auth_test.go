@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/agent"
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 const bootToken = "boot-token-0123456789-abcdefghij"
@@ -21,7 +22,7 @@ func startWithToken(t *testing.T, edit func(*agent.Config)) *node {
 			edit(c)
 		}
 	})
-	waitFor(t, 10*time.Second, "the first admin token applied", func() bool {
+	waitfor.Condition(t, 10*time.Second, "the first admin token applied", func() bool {
 		return len(n.Store().Current().AdminTokens) == 1
 	})
 	return n

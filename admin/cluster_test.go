@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 func TestFollowerWritesAndConsistentReads(t *testing.T) {
@@ -33,7 +35,7 @@ func TestFollowerWritesAndConsistentReads(t *testing.T) {
 	}
 	other.must(200, "PATCH", "/v1/consumers/bob", `{"groups":["x"]}`, "If-Match", r.header.Get("ETag"))
 	for _, n := range nodes {
-		waitFor(t, 5*time.Second, n.NodeID()+" at the latest version", func() bool { return n.version() == v+2 })
+		waitfor.Condition(t, 5*time.Second, n.NodeID()+" at the latest version", func() bool { return n.version() == v+2 })
 	}
 }
 
@@ -57,7 +59,7 @@ func TestRemoveDeadMember(t *testing.T) {
 	if err := dead.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "gossip to see the stopped node gone", func() bool {
+	waitfor.Condition(t, 15*time.Second, "gossip to see the stopped node gone", func() bool {
 		for _, m := range asker.Node().Status().Members {
 			if m.ID == dead.NodeID() {
 				return m.Gossip == "left" || m.Gossip == "dead"
@@ -70,7 +72,7 @@ func TestRemoveDeadMember(t *testing.T) {
 	if out.Removed != dead.NodeID() {
 		t.Fatalf("answer = %+v", out)
 	}
-	waitFor(t, 5*time.Second, "the raft configuration without the dead node", func() bool {
+	waitfor.Condition(t, 5*time.Second, "the raft configuration without the dead node", func() bool {
 		for _, m := range leader.Node().Status().Members {
 			if m.ID == dead.NodeID() && m.Suffrage != "none" {
 				return false
@@ -97,7 +99,7 @@ func TestConsistentReadWithoutQuorumIs503(t *testing.T) {
 		t.Fatalf("consistent read without quorum: %s", r)
 	}
 	// A local read still answers, and says the leader is not known.
-	waitFor(t, 10*time.Second, "the leader to be forgotten", func() bool {
+	waitfor.Condition(t, 10*time.Second, "the leader to be forgotten", func() bool {
 		r := last.must(200, "GET", "/v1/config", nil)
 		return r.header.Get("X-Tollgate-Known-Leader") == "false"
 	})

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/agent"
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 // These tests drive the admin API of real in-process agents (store, Raft,
@@ -64,7 +65,7 @@ func startNode(t *testing.T, edit func(*agent.Config)) *node {
 		t.Fatalf("start agent: %v", err)
 	}
 	t.Cleanup(func() { a.Stop() })
-	waitFor(t, 10*time.Second, "leadership", a.Node().IsLeader)
+	waitfor.Condition(t, 10*time.Second, "leadership", a.Node().IsLeader)
 	return newNode(t, a)
 }
 
@@ -87,7 +88,7 @@ func startCluster(t *testing.T, n int) []*node {
 		nodes = append(nodes, newNode(t, a))
 		join = append(join, a.GossipAddr())
 	}
-	waitFor(t, 15*time.Second, "a leader and 3 voters", func() bool {
+	waitfor.Condition(t, 15*time.Second, "a leader and 3 voters", func() bool {
 		l := leaderOf(nodes)
 		return l != nil && len(l.Node().Status().Members) == n && allVoters(l)
 	})
@@ -119,20 +120,6 @@ func followerOf(nodes []*node) *node {
 		}
 	}
 	return nil
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
 }
 
 // resp is an admin API answer.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 // counterFSM appends every command and returns its position.
@@ -85,21 +87,6 @@ func startNode(t *testing.T, id, dir string, join []string, expect int, keys ...
 	return tn
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
-}
-
 func leaderOf(nodes []*testNode) *testNode {
 	for _, n := range nodes {
 		if !n.closed.Load() && n.IsLeader() {
@@ -131,7 +118,7 @@ func startThree(t *testing.T, keys ...[]byte) []*testNode {
 	b := startNode(t, "b", t.TempDir(), []string{a.GossipAddr()}, 3, keys...)
 	c := startNode(t, "c", t.TempDir(), []string{a.GossipAddr(), b.GossipAddr()}, 3, keys...)
 	nodes := []*testNode{a, b, c}
-	waitFor(t, 10*time.Second, "a leader with three voters", func() bool {
+	waitfor.Condition(t, 10*time.Second, "a leader with three voters", func() bool {
 		l := leaderOf(nodes)
 		return l != nil && voters(l) == 3
 	})
@@ -157,7 +144,7 @@ func TestThreeNodesFormAndReplicate(t *testing.T) {
 	if follower.fsm.count() != 1 {
 		t.Fatalf("follower answered before applying locally")
 	}
-	waitFor(t, 5*time.Second, "all nodes applied", func() bool {
+	waitfor.Condition(t, 5*time.Second, "all nodes applied", func() bool {
 		for _, n := range nodes {
 			if n.fsm.count() != 1 {
 				return false
@@ -188,7 +175,7 @@ func TestLeaderLossAndRejoinAtNewAddress(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	waitFor(t, 5*time.Second, "new leader", func() bool { return leaderOf(survivors) != nil })
+	waitfor.Condition(t, 5*time.Second, "new leader", func() bool { return leaderOf(survivors) != nil })
 	if _, err := survivors[0].Apply(context.Background(), []byte("after-failover")); err != nil {
 		t.Fatalf("apply after failover: %v", err)
 	}
@@ -196,8 +183,8 @@ func TestLeaderLossAndRejoinAtNewAddress(t *testing.T) {
 	// new address, which the leader must replace in the Raft config.
 	back := startNode(t, old.ID(), old.dir, []string{survivors[0].GossipAddr()}, 3)
 	all := append(survivors, back)
-	waitFor(t, 10*time.Second, "restarted node caught up", func() bool { return back.fsm.count() >= 1 })
-	waitFor(t, 10*time.Second, "raft config has the new address", func() bool {
+	waitfor.Condition(t, 10*time.Second, "restarted node caught up", func() bool { return back.fsm.count() >= 1 })
+	waitfor.Condition(t, 10*time.Second, "raft config has the new address", func() bool {
 		l := leaderOf(all)
 		if l == nil {
 			return false
@@ -211,7 +198,7 @@ func TestFourthNodeIsAdded(t *testing.T) {
 	nodes := startThree(t)
 	d := startNode(t, "d", t.TempDir(), []string{nodes[1].GossipAddr()}, 0)
 	all := append(nodes, d)
-	waitFor(t, 10*time.Second, "four voters", func() bool {
+	waitfor.Condition(t, 10*time.Second, "four voters", func() bool {
 		l := leaderOf(all)
 		return l != nil && voters(l) == 4
 	})
@@ -239,7 +226,7 @@ func TestQuorumLossAnswersNoLeader(t *testing.T) {
 
 func TestSingleNodeBootstrapsAlone(t *testing.T) {
 	n := startNode(t, "solo", t.TempDir(), nil, 0)
-	waitFor(t, 5*time.Second, "solo leader", func() bool { return n.IsLeader() })
+	waitfor.Condition(t, 5*time.Second, "solo leader", func() bool { return n.IsLeader() })
 	if _, err := n.Apply(context.Background(), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +302,7 @@ func TestNewIDAtOldAddressReplacesStaleEntry(t *testing.T) {
 		}
 	}
 	all = append(all, &testNode{Node: n, fsm: fsm})
-	waitFor(t, 10*time.Second, "stale id removed and fresh id added", func() bool {
+	waitfor.Condition(t, 10*time.Second, "stale id removed and fresh id added", func() bool {
 		l := leaderOf(all)
 		if l == nil {
 			return false

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 func mustKey(t *testing.T) []byte {
@@ -40,7 +42,7 @@ func TestKeylessAndWrongKeyNodesAreRefused(t *testing.T) {
 	startNode(t, "wrongkey", t.TempDir(), join, 0, mustKey(t))
 	good := startNode(t, "good", t.TempDir(), join, 0, key)
 	all := append(nodes, good)
-	waitFor(t, 15*time.Second, "the keyed fourth node is a voter", func() bool {
+	waitfor.Condition(t, 15*time.Second, "the keyed fourth node is a voter", func() bool {
 		l := leaderOf(all)
 		return l != nil && voters(l) == 4
 	})
@@ -96,7 +98,7 @@ func TestKeylessGossipCannotInjectMessages(t *testing.T) {
 			genuine.Add(1)
 		}
 	})
-	waitFor(t, 10*time.Second, "b sees a alive", func() bool { return isMember(b, "a") })
+	waitfor.Condition(t, 10*time.Second, "b sees a alive", func() bool { return isMember(b, "a") })
 
 	mc := memberlist.DefaultLocalConfig()
 	mc.Name, mc.BindAddr, mc.BindPort = "rogue", "127.0.0.1", 0
@@ -151,7 +153,7 @@ func TestKeyRotationAcceptsSecondaryKey(t *testing.T) {
 	a := startNode(t, "a", t.TempDir(), nil, 0, oldKey, newKey)
 	b := startNode(t, "b", t.TempDir(), []string{a.GossipAddr()}, 0, newKey, oldKey)
 	all := []*testNode{a, b}
-	waitFor(t, 15*time.Second, "two voters across a key rotation", func() bool {
+	waitfor.Condition(t, 15*time.Second, "two voters across a key rotation", func() bool {
 		l := leaderOf(all)
 		return l != nil && voters(l) == 2
 	})

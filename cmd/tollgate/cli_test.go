@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/agent"
+	"github.com/tollgate/tollgate/internal/waitfor"
 	"github.com/tollgate/tollgate/store"
 )
 
@@ -32,7 +33,7 @@ func startCLIAgent(t *testing.T) *agent.Agent {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Stop() })
-	waitFor(t, 10*time.Second, "the admin token applied", func() bool {
+	waitfor.Condition(t, 10*time.Second, "the admin token applied", func() bool {
 		return len(a.Store().Current().AdminTokens) == 1
 	})
 	return a

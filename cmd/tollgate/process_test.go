@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 // These tests drive the built binary exactly as a user would: three
@@ -190,22 +191,6 @@ func (p *proc) get(path string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
-	return time.Since(start)
-}
-
 // leaderIndex returns the index of the process that all live ones agree leads.
 func leaderIndex(procs []*proc, live []int) int {
 	ids := map[string]int{}
@@ -252,7 +237,7 @@ func TestProcessClusterFailover(t *testing.T) {
 		procs[i].start(t)
 	}
 	all := []int{0, 1, 2}
-	waitFor(t, 20*time.Second, "a leader all agree on", func() bool { return leaderIndex(procs, all) >= 0 })
+	waitfor.Condition(t, 20*time.Second, "a leader all agree on", func() bool { return leaderIndex(procs, all) >= 0 })
 
 	// A write through any node is visible on every data plane within 1 s.
 	code, body, err := procs[1].put(routeDoc(up.URL, "/a"), 10*time.Second)
@@ -260,7 +245,7 @@ func TestProcessClusterFailover(t *testing.T) {
 		t.Fatalf("PUT: %d %s %v", code, body, err)
 	}
 	for _, p := range procs {
-		waitFor(t, time.Second, p.name+" serving /a", func() bool {
+		waitfor.Condition(t, time.Second, p.name+" serving /a", func() bool {
 			c, b, _ := p.get("/a/x")
 			return c == 200 && b == "ok /a/x"
 		})
@@ -299,7 +284,7 @@ func TestProcessClusterFailover(t *testing.T) {
 	procs[li].kill()
 	killedAt := time.Now()
 	var writeOK time.Duration
-	waitFor(t, 5*time.Second, "a write through a survivor", func() bool {
+	waitfor.Condition(t, 5*time.Second, "a write through a survivor", func() bool {
 		code, _, err := procs[survivors[0]].put(routeDoc(up.URL, "/a", "/b"), 2*time.Second)
 		if err == nil && code == 200 {
 			writeOK = time.Since(killedAt)
@@ -317,11 +302,11 @@ func TestProcessClusterFailover(t *testing.T) {
 
 	// Restarting the killed node with its original command line brings it back, caught up.
 	procs[li].start(t)
-	waitFor(t, 15*time.Second, "restarted node caught up", func() bool {
+	waitfor.Condition(t, 15*time.Second, "restarted node caught up", func() bool {
 		c, b, _ := procs[li].get("/b/x")
 		return c == 200 && b == "ok /b/x"
 	})
-	waitFor(t, 10*time.Second, "three voters agree on version 2", func() bool {
+	waitfor.Condition(t, 10*time.Second, "three voters agree on version 2", func() bool {
 		v, err := procs[li].cluster()
 		if err != nil || len(v.Members) != 3 {
 			return false
@@ -344,12 +329,12 @@ func TestProcessQuorumLoss(t *testing.T) {
 	for _, p := range procs {
 		p.start(t)
 	}
-	waitFor(t, 20*time.Second, "a leader", func() bool { return leaderIndex(procs, []int{0, 1, 2}) >= 0 })
+	waitfor.Condition(t, 20*time.Second, "a leader", func() bool { return leaderIndex(procs, []int{0, 1, 2}) >= 0 })
 	if code, body, err := procs[0].put(routeDoc(up.URL, "/q"), 10*time.Second); err != nil || code != 200 {
 		t.Fatalf("PUT: %d %s %v", code, body, err)
 	}
 	last := procs[2]
-	waitFor(t, time.Second, "last node serving /q", func() bool { c, _, _ := last.get("/q"); return c == 200 })
+	waitfor.Condition(t, time.Second, "last node serving /q", func() bool { c, _, _ := last.get("/q"); return c == 200 })
 	procs[0].kill()
 	procs[1].kill()
 	start := time.Now()
@@ -379,7 +364,7 @@ func TestProcessSIGTERMLeaderTransfersLeadership(t *testing.T) {
 		p.start(t)
 	}
 	all := []int{0, 1, 2}
-	waitFor(t, 20*time.Second, "a leader", func() bool { return leaderIndex(procs, all) >= 0 })
+	waitfor.Condition(t, 20*time.Second, "a leader", func() bool { return leaderIndex(procs, all) >= 0 })
 	li := leaderIndex(procs, all)
 	leader := procs[li]
 	if err := leader.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -397,7 +382,7 @@ func TestProcessSIGTERMLeaderTransfersLeadership(t *testing.T) {
 			survivors = append(survivors, i)
 		}
 	}
-	took := waitFor(t, 5*time.Second, "survivors agree on a new leader", func() bool { return leaderIndex(procs, survivors) >= 0 })
+	took := waitfor.Condition(t, 5*time.Second, "survivors agree on a new leader", func() bool { return leaderIndex(procs, survivors) >= 0 })
 	t.Logf("new leader known %s after the old one exited", took.Round(time.Millisecond))
 	if code, body, err := procs[survivors[0]].put(routeDoc(up.URL, "/t"), 5*time.Second); err != nil || code != 200 {
 		t.Fatalf("write after graceful leader stop: %d %s %v", code, body, err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 // testCluster is an in-process N-node cluster on loopback port 0.
@@ -52,7 +54,7 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 	}
 	// The first node had nobody to join; it learns of the others when
 	// they join it.
-	waitFor(t, 10*time.Second, "a leader", func() bool { return tc.leader() != nil })
+	waitfor.Condition(t, 10*time.Second, "a leader", func() bool { return tc.leader() != nil })
 	return tc
 }
 
@@ -72,20 +74,6 @@ func (tc *testCluster) follower() *Agent {
 		}
 	}
 	return nil
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
 }
 
 // putConfig PUTs a document to an admin API.
@@ -155,10 +143,10 @@ func TestInProcessClusterConfigThroughFollower(t *testing.T) {
 	// The follower answered after applying locally: its data plane routes now.
 	assertRoutes(t, f, "/v1/orders/7", "orders-v1 /v1/orders/7")
 	for _, a := range tc.agents {
-		waitFor(t, time.Second, "data plane at version 1", func() bool { return a.gateway.Version() == 1 })
+		waitfor.Condition(t, time.Second, "data plane at version 1", func() bool { return a.gateway.Version() == 1 })
 		assertRoutes(t, a, "/v1/orders/7", "orders-v1 /v1/orders/7")
 	}
-	waitFor(t, 5*time.Second, "every member reports version 1", func() bool {
+	waitfor.Condition(t, 5*time.Second, "every member reports version 1", func() bool {
 		for _, a := range tc.agents {
 			var st struct {
 				LeaderID string `json:"leader_id"`
@@ -253,7 +241,7 @@ func TestRestartServesStoredConfigBeforeQuorum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "leader", func() bool { return a.Node().IsLeader() })
+	waitfor.Condition(t, 5*time.Second, "leader", func() bool { return a.Node().IsLeader() })
 	if resp, body := putConfig(t, a.AdminAddr(), "application/yaml", configYAML(up.URL, "/v1/orders"), nil); resp.StatusCode != 200 {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
 	}

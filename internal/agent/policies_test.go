@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/waitfor"
 	"github.com/tollgate/tollgate/store"
 )
 
@@ -60,7 +61,7 @@ func TestAuthAndClusterWideRateLimit(t *testing.T) {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
 	}
 	for _, a := range tc.agents {
-		waitFor(t, 2*time.Second, "config applied", func() bool { return a.gateway.Version() >= 1 })
+		waitfor.Condition(t, 2*time.Second, "config applied", func() bool { return a.gateway.Version() >= 1 })
 	}
 	n1, n2 := tc.agents[0], tc.agents[1]
 	key := map[string]string{"apikey": "alice-secret-key"}
@@ -85,7 +86,7 @@ func TestAuthAndClusterWideRateLimit(t *testing.T) {
 	// refuses her too. Before the first report arrives it may admit a
 	// few; without gossip it would admit all 5 of its own.
 	extra := 0
-	waitFor(t, 3*time.Second, "node2 refuses alice", func() bool {
+	waitfor.Condition(t, 3*time.Second, "node2 refuses alice", func() bool {
 		code, _, _ := get(t, n2, "/orders", key)
 		if code == 200 {
 			extra++
