@@ -84,20 +84,9 @@ func cmdApply(c *cli, args []string, stdin io.Reader) error {
 	if err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
-	if *file == "" {
-		return usageError{"apply needs -f FILE"}
-	}
-	doc, ct, err := readDocument(*file, stdin)
+	doc, ct, raw, d, err := c.diff("apply", *file, stdin)
 	if err != nil {
 		return err
-	}
-	raw, _, err := c.call(http.MethodPost, "/v1/config/diff", doc, map[string]string{"Content-Type": ct})
-	if err != nil {
-		return err
-	}
-	var d diffBody
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return fmt.Errorf("decode diff: %w", err)
 	}
 	base := d.FromVersion
 	if *ifMatch != 0 {
@@ -137,26 +126,34 @@ func cmdDiff(c *cli, args []string, stdin io.Reader) error {
 	if err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
-	if *file == "" {
-		return usageError{"diff needs -f FILE"}
-	}
-	doc, ct, err := readDocument(*file, stdin)
-	if err != nil {
-		return err
-	}
-	raw, _, err := c.call(http.MethodPost, "/v1/config/diff", doc, map[string]string{"Content-Type": ct})
+	_, _, raw, d, err := c.diff("diff", *file, stdin)
 	if err != nil {
 		return err
 	}
 	if c.output != "table" {
 		return c.printRaw(raw)
 	}
-	var d diffBody
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return fmt.Errorf("decode diff: %w", err)
-	}
 	printDiff(c.stdout, d)
 	return nil
+}
+
+// diff reads the document in file (- for stdin) and asks the node what
+// applying it would change. It returns the document, its content type,
+// the raw answer and the decoded one.
+func (c *cli) diff(cmd, file string, stdin io.Reader) (doc []byte, ct string, raw []byte, d diffBody, err error) {
+	if file == "" {
+		return nil, "", nil, d, usageError{cmd + " needs -f FILE"}
+	}
+	if doc, ct, err = readDocument(file, stdin); err != nil {
+		return nil, "", nil, d, err
+	}
+	if raw, _, err = c.call(http.MethodPost, "/v1/config/diff", doc, map[string]string{"Content-Type": ct}); err != nil {
+		return nil, "", nil, d, err
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, "", nil, d, fmt.Errorf("decode diff: %w", err)
+	}
+	return doc, ct, raw, d, nil
 }
 
 // cmdGet shows the config (YAML by default) or a kind of entity as a table.
