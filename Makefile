@@ -4,7 +4,7 @@ BIN     := bin/tollgate
 PKGS    := ./...
 export CGO_ENABLED := 0
 
-.PHONY: all build run cluster test test-short vet fmt bench bench-limits image chaos chaos-compose clean
+.PHONY: all build run cluster test fuzz test-short vet fmt bench bench-limits image chaos chaos-compose clean
 
 all: build
 
@@ -39,6 +39,17 @@ cluster: build
 ## test: every test, with the race detector.
 test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
+## decoder and validator, the route matcher, the limiter's gossip message
+## decoder and the JWT path. Failing inputs land in testdata/fuzz as
+## regression cases that plain `go test` then runs.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./store
+	$(GO) test -run='^$$' -fuzz='^FuzzRouteMatch$$' -fuzztime=$(FUZZTIME) ./dataplane
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./limiter
+	$(GO) test -run='^$$' -fuzz='^FuzzJWT$$' -fuzztime=$(FUZZTIME) ./internal/auth
 
 ## test-short: quick unit tests only.
 test-short:
