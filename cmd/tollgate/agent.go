@@ -28,6 +28,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: a UUID generated once and kept in the data dir)")
 	fs.StringVar(&c.DataDir, "data-dir", "tollgate-data", "directory for the Raft log, snapshots and applied config")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "data plane listen address")
+	fs.IntVar(&c.MaxConns, "max-conns", 16384, "open connections allowed per data-plane listener (0: no cap)")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "data plane TLS listen address (certificates from the config, by SNI; HTTP/2 by ALPN)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address (loopback unless told otherwise)")
 	fs.StringVar(&c.RaftAddr, "raft-addr", ":7000", "Raft listen address")

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
@@ -37,7 +38,9 @@ type Config struct {
 	HTTPAddr string
 	// HTTPSAddr, when set, serves the data plane over TLS (HTTP/2 by
 	// ALPN) with the certificates in the config, chosen by SNI.
-	HTTPSAddr       string
+	HTTPSAddr string
+	// MaxConns caps open connections per data-plane listener (0: no cap).
+	MaxConns        int
 	AdminAddr       string
 	RaftAddr        string
 	GossipAddr      string
@@ -159,17 +162,28 @@ func (a *Agent) listen() error {
 	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen data plane %s: %w", a.cfg.HTTPAddr, err)
 	}
+	a.httpLn = a.limitConns(a.httpLn)
 	go func() { a.failed <- a.gateway.Serve(a.httpLn) }()
 	if a.cfg.HTTPSAddr != "" {
 		if a.httpsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
 			return fmt.Errorf("listen data plane TLS %s: %w", a.cfg.HTTPSAddr, err)
 		}
+		a.httpsLn = a.limitConns(a.httpsLn)
 		go func() { a.failed <- a.gateway.ServeTLS(a.httpsLn) }()
 	}
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
 		return fmt.Errorf("listen admin %s: %w", a.cfg.AdminAddr, err)
 	}
 	return nil
+}
+
+// limitConns caps the connections a data-plane listener holds open at
+// once (Config.MaxConns); further clients wait in the accept queue.
+func (a *Agent) limitConns(ln net.Listener) net.Listener {
+	if a.cfg.MaxConns <= 0 {
+		return ln
+	}
+	return netutil.LimitListener(ln, a.cfg.MaxConns)
 }
 
 // newPolicies creates what the plugins run on: the cluster-wide rate
