@@ -39,20 +39,27 @@ func (l *Limiter) decide(s *shard, e *entry, limit, now int64, v *view) Decision
 	return d
 }
 
-// peerCounts sums the fresh peers' counts of e for epoch and epoch-1;
-// cur includes the extrapolation of what each peer admitted since its
-// last report, when that report is from the peer's newest round.
+// peerCounts sums the peers' last reported counts of e for epoch and
+// epoch-1 (fresh peers, and silent ones membership has dropped); cur
+// includes, for fresh peers, the extrapolation of what each admitted since
+// its last report, when that report is from the peer's newest round.
 func (l *Limiter) peerCounts(e *entry, epoch, now int64, v *view) (prev, cur float64) {
 	for i := range e.peers {
 		pc := &e.peers[i]
 		slot := &l.peers.slots[i]
-		if v.fresh&(1<<uint(i)) == 0 || pc.gen != slot.gen.Load() {
+		fresh := v.fresh&(1<<uint(i)) != 0
+		if pc.gen != slot.gen.Load() || (!fresh && v.degraded()) {
+			// A silent peer that membership still counts may be cut off
+			// and admitting its own share: hold that share back instead.
 			continue
 		}
+		// A silent peer that membership no longer counts is gone, and its
+		// share is back with the survivors; what it admitted in these
+		// windows stays admitted, or the survivors would admit it again.
 		c, p := pc.at(epoch)
 		cur += float64(c)
 		prev += float64(p)
-		if pc.rate > 0 && pc.round == slot.localRound.Load() {
+		if fresh && pc.rate > 0 && pc.round == slot.localRound.Load() {
 			age := min(now-pc.reportAt, l.peerTimeoutNs)
 			cur += pc.rate * float64(max(age, 0))
 		}

@@ -46,8 +46,10 @@ func TestTotalIsolation(t *testing.T) {
 	}
 }
 
-// TestDeadPeerShareReturns: a dead peer's counts stop counting after
-// PeerTimeout; its share is held back until membership drops it.
+// TestDeadPeerShareReturns: a silent peer's counts and share are held
+// back after PeerTimeout while membership still lists it; once membership
+// drops it its share returns, and what it admitted in the window still
+// counts (so the survivors do not admit it a second time).
 func TestDeadPeerShareReturns(t *testing.T) {
 	c := newSimCluster(t, 3, nil)
 	p := &Policy{ID: 1, Limit: 100, Window: time.Minute}
@@ -67,8 +69,8 @@ func TestDeadPeerShareReturns(t *testing.T) {
 	}
 	c.setLive(1) // membership drops n3
 	c.sync()
-	if d := c.nodes[0].Allow(p, "k"); d.Remaining != 100-3 || d.Degraded {
-		t.Fatalf("after membership drop: %+v, want 97 remaining", d)
+	if d := c.nodes[0].Allow(p, "k"); d.Remaining != 100-60-3 || d.Degraded {
+		t.Fatalf("after membership drop: %+v, want 37 remaining", d)
 	}
 }
 

@@ -21,7 +21,9 @@
 //     long as membership (Options.LivePeers) still lists it. A node that
 //     hears from no peer therefore admits limit / (1 + live peers). When
 //     membership drops the peer, the survivors get its share back at the
-//     next sync tick.
+//     next sync tick, and what it admitted in the current windows counts
+//     again (frozen at its last report), so a dead node's admissions are
+//     not admitted a second time.
 //   - When MaxKeys keys are tracked and no tracked key has expired, a new
 //     key is not tracked: it is decided against a per-(policy, window)
 //     overflow counter, local to the node, at the node's fair share. This

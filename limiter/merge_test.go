@@ -99,9 +99,10 @@ func TestExtrapolation(t *testing.T) {
 	if d := l.Allow(p, "k"); d.Remaining != 10_000-100-40-1 {
 		t.Fatalf("10 ms after report: remaining %d, want %d", d.Remaining, 10_000-141)
 	}
-	clock.Add(time.Second) // age capped at PeerTimeout, but the peer is stale by now
-	if d := l.Allow(p, "k"); d.Remaining != 10_000-2 {
-		t.Fatalf("stale peer: remaining %d", d.Remaining)
+	clock.Add(time.Second) // the peer is silent and past MemberTimeout: gone
+	// Its last report still counts, without extrapolation.
+	if d := l.Allow(p, "k"); d.Remaining != 10_000-100-2 {
+		t.Fatalf("gone peer: remaining %d, want %d", d.Remaining, 10_000-102)
 	}
 	send(3, -1) // a round without the key: it stopped changing
 	if d := l.Allow(p, "k"); d.Remaining != 10_000-100-3 {
