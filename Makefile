@@ -85,7 +85,7 @@ image: build
 ## then the invariant checks. Exits non-zero when an invariant fails. Report,
 ## timeline.png and node logs in data/chaos/. More flags: CHAOSFLAGS=...
 chaos: build
-	$(BIN) chaos --nodes 3 --duration 60s --rate 300 --seed 1 --out data/chaos $(CHAOSFLAGS)
+	$(BIN) chaos --nodes 3 --duration 60s --rate 300 --seed 1 --rate-limit 20 --out data/chaos $(CHAOSFLAGS)
 
 ## chaos-compose: a short chaos run against the Docker Compose cluster (a
 ## leader kill, a follower partition, a restart), when a Docker engine
@@ -97,7 +97,7 @@ chaos-compose: build
 	  echo "chaos-compose: skipped: neither \`docker compose\` nor docker-compose is installed"; \
 	else \
 	  $(MAKE) --no-print-directory image && \
-	  $(BIN) chaos --compose --duration 40s --rate 200 --seed 1 --out data/chaos-compose \
+	  $(BIN) chaos --compose --duration 40s --rate 200 --seed 1 --rate-limit 20 --out data/chaos-compose \
 	    --plan 'kill:leader@5s+4s,partition:follower@14s+4s,restart:2@23s' $(CHAOSFLAGS); \
 	fi
 
