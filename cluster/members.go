@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
 )
 
 // gossipMember is what this node last heard about a peer.
@@ -94,6 +95,29 @@ func (n *Node) LivePeers() int {
 	count := 0
 	for _, gm := range n.members.snapshot() {
 		if gm.Name != n.cfg.NodeID && gm.State == memberlist.StateAlive {
+			count++
+		}
+	}
+	return count
+}
+
+// Voters returns how many voters the latest Raft configuration holds,
+// this node included when it is one; 0 before Start or before any
+// configuration is known.
+// The rate limiter uses it to tell whether it sees a majority of the
+// cluster. It does not wait on the Raft loop.
+func (n *Node) Voters() int {
+	r := n.started.Load()
+	if r == nil {
+		return 0
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	count := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
 			count++
 		}
 	}

@@ -23,7 +23,10 @@ type Node struct {
 	log *slog.Logger
 	fsm raft.FSM
 
-	raft       *raft.Raft
+	raft *raft.Raft
+	// started is raft once Start has created it, for callers that may
+	// run before Start (Voters).
+	started    atomic.Pointer[raft.Raft]
 	logStore   *raftboltdb.BoltStore
 	transport  *raft.NetworkTransport
 	mux        *mux
@@ -153,6 +156,7 @@ func (n *Node) startRaft(dir string) (bool, error) {
 		return false, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	n.started.Store(r)
 	n.mux.serve(n.serveForward)
 	return hasState, nil
 }

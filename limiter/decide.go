@@ -16,7 +16,8 @@ func (l *Limiter) decide(s *shard, e *entry, limit, now int64, v *view) Decision
 	scale, degraded := v.fairShare(), true
 	if !e.overflow {
 		p, c := l.peerCounts(e, epoch, now, v)
-		prev, cur = prev+p, cur+c
+		gc, gp := e.ghost.at(epoch)
+		prev, cur = prev+p+float64(gp), cur+c+float64(gc)
 		scale, degraded = v.scale, v.degraded()
 	}
 	capacity := float64(limit) * scale

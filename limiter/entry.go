@@ -22,6 +22,9 @@ type entry struct {
 	active    int64 // unix nanos of the last move in the recency list
 
 	peers []peerCount
+	// ghost is what this node's previous incarnation admitted in the
+	// current windows, echoed back by peers after a restart.
+	ghost peerCount
 
 	lru          *lruList
 	prevE, nextE *entry

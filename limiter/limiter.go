@@ -25,6 +25,8 @@ type Limiter struct {
 
 	peers   *peerTable
 	members atomic.Int64 // other live members; -1 when unknown
+	// clusterSize is the configured cluster size; 0 when unknown.
+	clusterSize atomic.Int64
 
 	peerTimeoutNs, memberTimeoutNs int64
 
@@ -114,7 +116,7 @@ func (l *Limiter) Allow(p *Policy, key string) Decision {
 		return Decision{Limit: max(p.Limit, 0), RetryAfter: time.Second}
 	}
 	now := l.now().UnixNano()
-	v := l.peers.view(now, l.peerTimeoutNs, l.memberTimeoutNs, int(l.members.Load()))
+	v := l.view(now)
 	if len(key) > MaxKeyLen {
 		key = digestKey(key)
 	}
@@ -130,6 +132,12 @@ func (l *Limiter) Allow(p *Policy, key string) Decision {
 		e = s.overflowEntry(k, windowNs, now)
 	}
 	return l.decide(s, e, p.Limit, now, &v)
+}
+
+// view is the peer state for a decision at now.
+func (l *Limiter) view(now int64) view {
+	return l.peers.view(now, l.peerTimeoutNs, l.memberTimeoutNs,
+		int(l.members.Load()), int(l.clusterSize.Load()))
 }
 
 // hash is the 64-bit hash of k with a per-process seed; its top bits

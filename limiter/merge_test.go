@@ -110,8 +110,10 @@ func TestExtrapolation(t *testing.T) {
 	}
 }
 
-// TestPeerRestartNewIncarnation: a restarted peer's lower counts do not
-// lower the merged view, and its new rounds are accepted.
+// TestPeerRestartNewIncarnation: a restarted peer's new incarnation is
+// counted in a slot of its own, next to what the previous incarnation
+// admitted (both are real admissions), and a late message of the previous
+// incarnation still lands in the old slot.
 func TestPeerRestartNewIncarnation(t *testing.T) {
 	clock := newFakeClock()
 	l := newTestLimiter(t, clock, nil)
@@ -119,16 +121,19 @@ func TestPeerRestartNewIncarnation(t *testing.T) {
 	for i, m := range []struct {
 		inc, round uint64
 		cur        int64
-	}{{1, 50, 30}, {2, 1, 5}, {2, 2, 40}} {
+	}{{1, 50, 30}, {2, 1, 5}, {2, 2, 40}, {1, 49, 20}} {
 		h := header{nodeID: "peer", incarnation: m.inc, round: m.round}
 		e := []wireEntry{{policy: 1, windowMs: 60_000, epoch: epoch, cur: m.cur, key: "k"}}
 		l.HandleMessage(appendMessage(nil, &h, e))
-		if i == 1 && l.peers.slots[0].localRound.Load() != 2 {
-			t.Fatal("new incarnation did not start a new round")
+		if i == 1 && l.peers.slots[1].localRound.Load() != 1 {
+			t.Fatal("new incarnation did not get a slot of its own")
 		}
 	}
-	if d := l.Allow(&Policy{ID: 1, Limit: 100, Window: time.Minute}, "k"); d.Remaining != 100-40-1 {
-		t.Fatalf("remaining %d, want 59", d.Remaining)
+	if n := l.peers.n.Load(); n != 2 {
+		t.Fatalf("%d slots in use, want 2", n)
+	}
+	if d := l.Allow(&Policy{ID: 1, Limit: 100, Window: time.Minute}, "k"); d.Remaining != 100-30-40-1 {
+		t.Fatalf("remaining %d, want 29", d.Remaining)
 	}
 }
 

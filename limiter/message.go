@@ -19,11 +19,13 @@ const (
 
 // Wire format, version 1. All integers are unsigned varints.
 //
-//	message = version:byte(1) flags:byte(0) idLen id incarnation round count entry*
+//	message = version:byte(1) flags:byte idLen id incarnation round [echo] count entry*
+//	echo    = targetLen target targetIncarnation    (when flags has flagEcho)
 //	entry   = policy windowMs epoch cur prev keyLen key
 //
 // cur and prev are the sender's own hits in windows epoch and epoch-1 of
-// the (policy, windowMs, key) counter.
+// the (policy, windowMs, key) counter; in an echo they are the counts the
+// target's previous incarnation reported to the sender (see echo.go).
 const (
 	wireVersion = 1
 	// maxWindowMs bounds decoded windows (MaxWindow in milliseconds).
@@ -43,11 +45,24 @@ type wireEntry struct {
 	key       string
 }
 
-// header identifies the sender of a message and its sync round.
+// header identifies the sender of a message and its sync round, and
+// for an echo the node (and incarnation) it is addressed to.
 type header struct {
 	nodeID      string
 	incarnation uint64
 	round       uint64
+	target      string // "" for an ordinary message
+	targetInc   uint64
+}
+
+// flagEcho marks a message that echoes a restarted node's counts to it.
+const flagEcho = 1
+
+func (h *header) flags() byte {
+	if h.target != "" {
+		return flagEcho
+	}
+	return 0
 }
 
 // message is a decoded datagram.
@@ -67,8 +82,12 @@ func uvarintLen(v uint64) int {
 
 // size is the encoded size of the header, without the entry count.
 func (h *header) size() int {
-	return 2 + uvarintLen(uint64(len(h.nodeID))) + len(h.nodeID) +
+	n := 2 + uvarintLen(uint64(len(h.nodeID))) + len(h.nodeID) +
 		uvarintLen(h.incarnation) + uvarintLen(h.round)
+	if h.target != "" {
+		n += uvarintLen(uint64(len(h.target))) + len(h.target) + uvarintLen(h.targetInc)
+	}
+	return n
 }
 
 // size is the encoded size of the entry.
@@ -80,11 +99,16 @@ func (e *wireEntry) size() int {
 
 // appendMessage encodes h and entries onto dst.
 func appendMessage(dst []byte, h *header, entries []wireEntry) []byte {
-	dst = append(dst, wireVersion, 0)
+	dst = append(dst, wireVersion, h.flags())
 	dst = binary.AppendUvarint(dst, uint64(len(h.nodeID)))
 	dst = append(dst, h.nodeID...)
 	dst = binary.AppendUvarint(dst, h.incarnation)
 	dst = binary.AppendUvarint(dst, h.round)
+	if h.target != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(h.target)))
+		dst = append(dst, h.target...)
+		dst = binary.AppendUvarint(dst, h.targetInc)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(entries)))
 	for i := range entries {
 		e := &entries[i]
@@ -143,13 +167,20 @@ func decodeMessage(b []byte) (message, error) {
 	if len(b) < 2 || len(b) > MaxMessage {
 		return m, fmt.Errorf("%w: length %d", ErrMalformedMessage, len(b))
 	}
-	if b[0] != wireVersion || b[1] != 0 {
+	if b[0] != wireVersion || b[1]&^flagEcho != 0 {
 		return m, fmt.Errorf("%w: version %d flags %d", ErrMalformedMessage, b[0], b[1])
 	}
 	d := decoder{b: b[2:]}
 	m.nodeID = d.bytes("node id", d.uvarint("node id length", MaxNodeID))
 	m.incarnation = d.uvarint("incarnation", math.MaxUint64)
 	m.round = d.uvarint("round", math.MaxUint64)
+	if b[1]&flagEcho != 0 {
+		m.target = d.bytes("target", d.uvarint("target length", MaxNodeID))
+		m.targetInc = d.uvarint("target incarnation", math.MaxUint64)
+		if d.err == nil && m.target == "" {
+			d.fail("empty echo target")
+		}
+	}
 	n := d.uvarint("entry count", uint64(len(d.b)/minEntrySize))
 	if d.err == nil && m.nodeID == "" {
 		d.fail("empty node id")

@@ -39,6 +39,15 @@ func TestMessageRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
 	}
+	echo := message{header: header{nodeID: "n2", incarnation: 5, round: 9, target: "n1", targetInc: math.MaxUint64},
+		entries: want.entries[:1]}
+	b = appendMessage(nil, &echo.header, echo.entries)
+	if len(b) != echo.header.size()+1+echo.entries[0].size() {
+		t.Fatalf("echo: encoded %d bytes, size() disagrees", len(b))
+	}
+	if got, err := decodeMessage(b); err != nil || !reflect.DeepEqual(got, echo) {
+		t.Fatalf("echo round trip: %+v, %v", got, err)
+	}
 	empty := header{nodeID: "n", round: 1}
 	if m, err := decodeMessage(appendMessage(nil, &empty, nil)); err != nil || m.entries != nil {
 		t.Fatalf("heartbeat: %+v, %v", m, err)
@@ -99,6 +108,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	m := sampleMessage()
 	f.Add(appendMessage(nil, &m.header, m.entries))
 	f.Add(appendMessage(nil, &m.header, nil))
+	echo := header{nodeID: "n2", round: 1, target: "n1", targetInc: 7}
+	f.Add(appendMessage(nil, &echo, m.entries[:1]))
 	f.Add([]byte{1, 0, 1, 'n', 0, 0, 1, 1, 1, 1, 1, 1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeMessage(b)

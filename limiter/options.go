@@ -80,6 +80,14 @@ type Options struct {
 	// request path.
 	// Nil means: peers heard from within MemberTimeout.
 	LivePeers func() int
+	// ClusterSize returns the number of nodes the cluster is configured
+	// with, this one included (the Raft voters), or 0 when unknown. With
+	// it, a node that sees no majority of the cluster alive (itself
+	// included) keeps holding back the shares of the members it cannot
+	// see, even once membership has declared them dead: on the minority
+	// side of a partition it stays at its fair share instead of claiming
+	// the whole limit. Called like LivePeers. Nil means unknown.
+	ClusterSize func() int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }

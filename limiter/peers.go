@@ -17,6 +17,17 @@ type peerSlot struct {
 	lastRound   uint64
 }
 
+// echo is a debt to a restarted peer: the counts its previous incarnation
+// left in slot, which it no longer knows itself. The sync loop sends them
+// to it for a few rounds (see echo.go).
+type echo struct {
+	to     string // the peer's node id
+	inc    uint64 // its new incarnation, which the echo is addressed to
+	slot   int    // the slot of its previous incarnation
+	gen    uint32 // that slot's generation when it was retired
+	rounds int    // sync rounds left to send it
+}
+
 // peerTable maps node ids to a fixed array of slots, so that the request
 // path can index peers without locks or maps.
 type peerTable struct {
@@ -24,6 +35,8 @@ type peerTable struct {
 	byID  map[string]int
 	n     atomic.Int32 // slots in use (prefix of slots)
 	slots [MaxPeers]peerSlot
+	// echoes are owed to restarted peers, under mu.
+	echoes []echo
 }
 
 // observation is the result of registering one received message.
@@ -38,10 +51,17 @@ func newPeerTable() *peerTable { return &peerTable{byID: map[string]int{}} }
 
 // observe registers a message from id and returns its slot; ok is false
 // when every slot is taken by a recently heard peer.
+//
+// A new incarnation of a known peer (it restarted) gets a new slot: the
+// old slot keeps what the previous incarnation admitted, which still
+// counts until its windows pass, and an echo of it is owed to the peer.
 func (t *peerTable) observe(id string, inc, round uint64, now, reuseAfter int64) (observation, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, ok := t.byID[id]
+	if ok && inc != t.slots[i].incarnation {
+		i, ok = t.incarnationSlot(id, inc, i, now, reuseAfter)
+	}
 	if !ok {
 		if i, ok = t.allocate(id, now, reuseAfter); !ok {
 			return observation{}, false
@@ -62,6 +82,49 @@ func (t *peerTable) observe(id string, inc, round uint64, now, reuseAfter int64)
 	return observation{slot: i, gen: s.gen.Load(), round: s.localRound.Load(), latest: latest}, true
 }
 
+// incarnationSlot finds the slot of incarnation inc of id, whose current
+// slot cur holds another incarnation. A late message of a retired
+// incarnation finds that incarnation's slot; a new incarnation retires
+// cur and gets a fresh slot (ok false: allocate one) — or, when every
+// slot is taken, reuses cur as if the peer were new.
+func (t *peerTable) incarnationSlot(id string, inc uint64, cur int, now, reuseAfter int64) (int, bool) {
+	n := int(t.n.Load())
+	for j := 0; j < n; j++ {
+		if s := &t.slots[j]; j != cur && s.id == id && s.incarnation == inc {
+			return j, true
+		}
+	}
+	if t.slots[cur].incarnation == 0 {
+		return cur, true
+	}
+	j, ok := t.allocate(id, now, reuseAfter)
+	if !ok {
+		return cur, true
+	}
+	old := &t.slots[cur]
+	t.echoes = append(t.echoes, echo{to: id, inc: inc, slot: cur, gen: old.gen.Load(), rounds: echoRounds})
+	return j, true
+}
+
+// takeEchoes returns the echoes due this sync round.
+func (t *peerTable) takeEchoes(dst []echo) []echo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kept := t.echoes[:0]
+	for _, e := range t.echoes {
+		if t.slots[e.slot].gen.Load() != e.gen {
+			continue // the slot was reused: nothing left to echo
+		}
+		dst = append(dst, e)
+		if e.rounds--; e.rounds > 0 {
+			kept = append(kept, e)
+		}
+	}
+	clear(t.echoes[len(kept):])
+	t.echoes = kept
+	return dst
+}
+
 // allocate takes a free slot, or reuses the one silent for longest if it
 // has been silent for reuseAfter.
 func (t *peerTable) allocate(id string, now, reuseAfter int64) (int, bool) {
@@ -71,7 +134,9 @@ func (t *peerTable) allocate(id string, now, reuseAfter int64) (int, bool) {
 		if now-t.slots[i].lastSeen.Load() <= reuseAfter {
 			return 0, false
 		}
-		delete(t.byID, t.slots[i].id)
+		if old := t.slots[i].id; t.byID[old] == i {
+			delete(t.byID, old)
+		}
 	} else {
 		t.n.Add(1)
 	}
@@ -103,7 +168,10 @@ type view struct {
 
 // view computes freshness and the available share at now. members < 0
 // means membership is unknown: peers heard within memberTimeout count.
-func (t *peerTable) view(now, peerTimeout, memberTimeout int64, members int) view {
+// clusterSize > 0 is the configured cluster size, this node included: a
+// node that sees no majority of it alive may be on the minority side of
+// a partition, so the members it cannot see keep their shares.
+func (t *peerTable) view(now, peerTimeout, memberTimeout int64, members, clusterSize int) view {
 	var v view
 	known := 0
 	n := int(t.n.Load())
@@ -121,6 +189,9 @@ func (t *peerTable) view(now, peerTimeout, memberTimeout int64, members int) vie
 		members = known
 	}
 	v.members = max(members, v.nFresh)
+	if clusterSize > 0 && 2*(1+v.members) <= clusterSize {
+		v.members = clusterSize - 1
+	}
 	v.scale = float64(1+v.nFresh) / float64(1+v.members)
 	return v
 }

@@ -5,6 +5,7 @@ import "sync/atomic"
 // counters are the limiter's running totals.
 type counters struct {
 	overflowed, sent, sendErrors, received, malformed, dropped atomic.Uint64
+	echoesSent, echoesMerged                                   atomic.Uint64
 }
 
 // Stats is a snapshot of the limiter's state, for metrics and tests.
@@ -24,20 +25,25 @@ type Stats struct {
 	Received, Malformed uint64
 	// Dropped counts peer counters not merged (key cap or peer cap).
 	Dropped uint64
+	// EchoesSent counts messages echoing a restarted peer's counts back
+	// to it; EchoesMerged those received and merged here (see echo.go).
+	EchoesSent, EchoesMerged uint64
 }
 
 // Stats returns current counts; it takes every shard lock briefly.
 func (l *Limiter) Stats() Stats {
-	v := l.peers.view(l.now().UnixNano(), l.peerTimeoutNs, l.memberTimeoutNs, int(l.members.Load()))
+	v := l.view(l.now().UnixNano())
 	st := Stats{
-		FreshPeers: v.nFresh,
-		Members:    v.members,
-		Overflowed: l.stats.overflowed.Load(),
-		Sent:       l.stats.sent.Load(),
-		SendErrors: l.stats.sendErrors.Load(),
-		Received:   l.stats.received.Load(),
-		Malformed:  l.stats.malformed.Load(),
-		Dropped:    l.stats.dropped.Load(),
+		FreshPeers:   v.nFresh,
+		Members:      v.members,
+		Overflowed:   l.stats.overflowed.Load(),
+		Sent:         l.stats.sent.Load(),
+		SendErrors:   l.stats.sendErrors.Load(),
+		Received:     l.stats.received.Load(),
+		Malformed:    l.stats.malformed.Load(),
+		Dropped:      l.stats.dropped.Load(),
+		EchoesSent:   l.stats.echoesSent.Load(),
+		EchoesMerged: l.stats.echoesMerged.Load(),
 	}
 	for i := range l.shards {
 		s := &l.shards[i]

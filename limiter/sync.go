@@ -11,6 +11,7 @@ type syncState struct {
 	round   uint64
 	next    int         // shard the next flush starts with
 	entries []wireEntry // reused between flushes
+	echoes  []echo      // reused between flushes
 	cuts    []int       // end index in entries of each message
 	buf     []byte
 }
@@ -21,14 +22,18 @@ func (l *Limiter) tick() { l.tickAt(l.now().UnixNano()) }
 // counts, drop expired entries.
 func (l *Limiter) tickAt(now int64) {
 	l.refreshMembers()
-	l.flush()
+	l.flush(now)
 	l.sweep(now)
 }
 
-// refreshMembers caches the membership count for the request path.
+// refreshMembers caches the membership count and the cluster size for
+// the request path.
 func (l *Limiter) refreshMembers() {
 	if l.opts.LivePeers != nil {
 		l.members.Store(int64(max(l.opts.LivePeers(), 0)))
+	}
+	if l.opts.ClusterSize != nil {
+		l.clusterSize.Store(int64(max(l.opts.ClusterSize(), 0)))
 	}
 }
 
@@ -44,7 +49,7 @@ func (l *Limiter) sweep(now int64) {
 // flush sends this node's counts for the keys changed since the last
 // flush, packed in as few messages as fit, or one empty message as a
 // heartbeat. Changes beyond MaxMessagesPerSync messages wait.
-func (l *Limiter) flush() {
+func (l *Limiter) flush(now int64) {
 	st := &l.sync
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -66,6 +71,7 @@ func (l *Limiter) flush() {
 		l.send(st.buf)
 		start = end
 	}
+	l.sendEchoes(st, now)
 }
 
 func (l *Limiter) send(msg []byte) {
@@ -142,6 +148,10 @@ func (l *Limiter) HandleMessage(msg []byte) {
 		return
 	}
 	now := l.now().UnixNano()
+	if m.target != "" {
+		l.mergeEcho(&m, now)
+		return
+	}
 	obs, ok := l.peers.observe(m.nodeID, m.incarnation, m.round, now, l.memberTimeoutNs)
 	if !ok {
 		l.stats.dropped.Add(uint64(len(m.entries)))

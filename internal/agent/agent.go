@@ -190,7 +190,7 @@ func (a *Agent) limitConns(ln net.Listener) net.Listener {
 // survive config versions, and the per-version policy chains.
 func (a *Agent) newPolicies() error {
 	lim, err := limiter.New(limiter.Options{NodeID: a.cfg.NodeID, Transport: a.node,
-		LivePeers: a.node.LivePeers, Logger: a.log.With("component", "limiter")})
+		LivePeers: a.node.LivePeers, ClusterSize: a.node.Voters, Logger: a.log.With("component", "limiter")})
 	if err != nil {
 		return err
 	}
