@@ -24,6 +24,17 @@
 //     next sync tick, and what it admitted in the current windows counts
 //     again (frozen at its last report), so a dead node's admissions are
 //     not admitted a second time.
+//   - With Options.ClusterSize, a node that sees no majority of the
+//     cluster alive keeps holding back the shares of the members it
+//     cannot see even once membership declares them dead: the minority
+//     side of a partition stays at its fair share. The majority side takes
+//     the lost members' shares back (it cannot tell dead from cut off), so
+//     a partition that outlasts failure detection admits up to
+//     (1 + minority/N) × the limit until it heals.
+//   - A restarted node (a new incarnation) has forgotten what it admitted
+//     in the current windows. Its peers count that in the old
+//     incarnation's slot and echo it back to the new incarnation (see
+//     echo.go), which adds it to its own counts.
 //   - When MaxKeys keys are tracked and no tracked key has expired, a new
 //     key is not tracked: it is decided against a per-(policy, window)
 //     overflow counter, local to the node, at the node's fair share. This
