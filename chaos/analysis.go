@@ -165,3 +165,48 @@ func durationStats(ds []time.Duration) (p50, top time.Duration) {
 	slices.Sort(s)
 	return quantile(s, 0.5), s[len(s)-1]
 }
+
+// Span is a stretch of a run, relative to its start.
+type Span struct {
+	From, To time.Duration
+}
+
+// faultSpans returns, per node index, the spans from each start action to
+// the matching end action (or to end, when the run stopped first).
+func faultSpans(events []FaultEvent, start, stop string, end time.Duration) map[int][]Span {
+	out := map[int][]Span{}
+	open := map[int]time.Duration{}
+	for _, ev := range events {
+		if ev.Error != "" {
+			continue
+		}
+		switch ev.Action {
+		case start:
+			open[ev.Index] = ev.At
+		case stop:
+			if from, ok := open[ev.Index]; ok {
+				out[ev.Index] = append(out[ev.Index], Span{from, ev.At})
+				delete(open, ev.Index)
+			}
+		}
+	}
+	for k, from := range open {
+		out[k] = append(out[k], Span{from, end})
+	}
+	return out
+}
+
+// isolationSpans returns the spans in which some node was cut off from
+// its peers' gossip: partitioned, or paused.
+func isolationSpans(events []FaultEvent, end time.Duration) []Span {
+	var out []Span
+	for _, m := range []map[int][]Span{
+		faultSpans(events, "partition", "heal", end),
+		faultSpans(events, "pause", "resume", end),
+	} {
+		for _, spans := range m {
+			out = append(out, spans...)
+		}
+	}
+	return out
+}

@@ -198,3 +198,29 @@ func TestCheckWritesVisualizationWhenNotLinearizable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckRateLimitWhileCutOff: a window overlapping a partition (or its
+// settling time) is held to (1 + 1/N) × the bound, other windows to the
+// bound; failures on a paused node during its pause are excused.
+func TestCheckRateLimitWhileCutOff(t *testing.T) {
+	ev := cleanEvidence()
+	ev.Nodes = 3
+	ev.Started = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return ev.Started.Add(time.Duration(s) * time.Second) }
+	ev.Isolations = []Span{{From: 10 * time.Second, To: 15 * time.Second}}
+	ev.Paused = map[int][]Span{2: {{From: 20 * time.Second, To: 22 * time.Second}}}
+	ev.Failures = append(ev.Failures, Failure{Start: 21 * time.Second, End: 23 * time.Second, Node: 2, Cause: "timeout"})
+	ev.Windows = []AdmitWindow{{Start: at(9), Admitted: 110}, {Start: at(12), Admitted: 146}, {Start: at(16), Admitted: 146}}
+	got := verdicts(Check(ev))
+	if inv := got[InvRateLimit]; inv.Verdict != VerdictPass {
+		t.Errorf("rate limit: %s: %s", inv.Verdict, inv.Detail)
+	}
+	if inv := got[InvRequestErrors]; inv.Verdict != VerdictPass {
+		t.Errorf("request errors: %s: %s", inv.Verdict, inv.Detail)
+	}
+	ev.Windows = append(ev.Windows, AdmitWindow{Start: at(18), Admitted: 111}, AdmitWindow{Start: at(13), Admitted: 147})
+	inv := verdicts(Check(ev))[InvRateLimit]
+	if inv.Verdict != VerdictFail || !strings.Contains(inv.Detail, "111 admitted") || !strings.Contains(inv.Detail, "147 admitted") {
+		t.Errorf("excess not caught: %s: %s", inv.Verdict, inv.Detail)
+	}
+}

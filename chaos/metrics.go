@@ -96,11 +96,13 @@ func (c *collector) add(res *vegeta.Result, h hop) {
 	c.failures = append(c.failures, Failure{Start: at, End: at + res.Latency, Node: h.node, Cause: cause})
 }
 
-// admit counts an answer of the rate-limited route in the window of its
-// midpoint, windows being aligned to the wall clock as the limiter's are.
+// admit counts an answer of the rate-limited route in the window it
+// arrived in, windows being aligned to the wall clock as the limiter's
+// are. The limiter decides when the gateway handles a request, just
+// before it answers: a request that waited at a paused node is decided
+// when the node resumes, not when it was sent.
 func (c *collector) admit(res *vegeta.Result, admitted bool) {
-	mid := res.Timestamp.Add(res.Latency / 2)
-	sec := mid.Unix()
+	sec := res.Timestamp.Add(res.Latency).Unix()
 	w := c.windows[sec]
 	if w == nil {
 		w = &AdmitWindow{Start: time.Unix(sec, 0).UTC()}

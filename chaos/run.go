@@ -223,7 +223,9 @@ func (r *runner) report(ctx context.Context, final FinalConvergence) (*Report, e
 		Kept: kept, KeptFromHistory: fromHistory, KeptSource: source, Final: final,
 		ConvergeWithin: r.cfg.ConvergeWithin, Failures: failures,
 		Cuts:      cutInstants(events, r.target.PartitionHidesNode()),
+		Paused:    faultSpans(events, "pause", "resume", r.cfg.Duration),
 		RateLimit: r.cfg.RateLimit, AdmitTolerance: r.cfg.AdmitTolerance, Windows: windows,
+		Started: r.start, Nodes: len(r.nodes), Isolations: isolationSpans(events, r.cfg.Duration),
 		VisualizeTo: filepath.Join(r.cfg.OutDir, "linearizability.html")}
 	rep := &Report{Target: r.target.Name(), Seed: r.sched.Seed, Nodes: r.nodes, Rate: r.cfg.Rate,
 		Duration: r.cfg.Duration, Faults: r.cfg.Faults, Started: r.start, Schedule: r.sched, Events: events,
