@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,7 +31,7 @@ type result struct {
 func measure(o options, t target) (result, error) {
 	r := result{name: t.name}
 	// Warm up connections and caches.
-	if _, _, _, err := wrk(o, t.url, 2*time.Second); err != nil {
+	if _, _, _, err := wrk(o, t, 2*time.Second); err != nil {
 		return r, err
 	}
 	type run struct {
@@ -38,7 +40,7 @@ func measure(o options, t target) (result, error) {
 	}
 	var runs []run
 	for i := 0; i < o.runs; i++ {
-		rps, p50, p99, err := wrk(o, t.url, o.duration)
+		rps, p50, p99, err := wrk(o, t, o.duration)
 		if err != nil {
 			return r, err
 		}
@@ -48,7 +50,7 @@ func measure(o options, t target) (result, error) {
 	sort.Slice(runs, func(i, j int) bool { return runs[i].rps < runs[j].rps })
 	med := runs[len(runs)/2]
 	r.rps, r.wrkP50, r.wrkP99 = med.rps, med.p50, med.p99
-	r.openP50, r.openP99, r.openErrors, r.openTotal = openLoop(o, t.url)
+	r.openP50, r.openP99, r.openErrors, r.openTotal = openLoop(o, t)
 	return r, nil
 }
 
@@ -60,9 +62,13 @@ var (
 )
 
 // wrk runs one closed-loop measurement.
-func wrk(o options, url string, d time.Duration) (float64, time.Duration, time.Duration, error) {
-	out, err := exec.Command("wrk", fmt.Sprintf("-t%d", o.threads), fmt.Sprintf("-c%d", o.conns),
-		fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency", url).CombinedOutput()
+func wrk(o options, t target, d time.Duration) (float64, time.Duration, time.Duration, error) {
+	args := []string{fmt.Sprintf("-t%d", o.threads), fmt.Sprintf("-c%d", o.conns),
+		fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency"}
+	if t.header != "" {
+		args = append(args, "-H", t.header)
+	}
+	out, err := exec.Command("wrk", append(args, t.url)...).CombinedOutput()
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("wrk: %w\n%s", err, out)
 	}
@@ -87,8 +93,12 @@ func wrkDuration(m [][]byte) time.Duration {
 }
 
 // openLoop offers a fixed rate with vegeta and returns latency quantiles.
-func openLoop(o options, url string) (p50, p99 time.Duration, errs, total uint64) {
-	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: url})
+func openLoop(o options, t target) (p50, p99 time.Duration, errs, total uint64) {
+	vt := vegeta.Target{Method: "GET", URL: t.url}
+	if name, value, ok := strings.Cut(t.header, ": "); ok {
+		vt.Header = http.Header{name: {value}}
+	}
+	targeter := vegeta.NewStaticTargeter(vt)
 	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(o.conns))
 	var m vegeta.Metrics
 	for res := range attacker.Attack(targeter, vegeta.Rate{Freq: o.rate, Per: time.Second}, o.rateDur, "bench") {
@@ -111,6 +121,9 @@ func report(w io.Writer, results []result) {
 	d, n, t := byName["direct"], byName["nginx"], byName["tollgate"]
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "tollgate/direct throughput: %.2f\n", t.rps/d.rps)
+	if c := byName["tollgate+chain"]; c.name != "" {
+		fmt.Fprintf(w, "full chain (jwt, rate-limit, request id, access log) / bare route throughput: %.2f   (target >= 0.85)\n", c.rps/t.rps)
+	}
 	if n.name == "" {
 		fmt.Fprintln(w, "nginx not installed: no nginx ratios (apt-get install nginx)")
 		return

@@ -18,8 +18,9 @@ const payload = `{"id":1,"name":"tollgate","items":[1,2,3],"ok":true,"n":42}`
 
 // target is one thing the load is pointed at.
 type target struct {
-	name string
-	url  string
+	name   string
+	url    string
+	header string // "Name: value" sent with every request; "" for none
 }
 
 // environment owns the processes a bench run starts.
@@ -59,7 +60,8 @@ func (e *environment) startTargets(bin string) ([]target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tollgate: %w", err)
 	}
-	return append(targets, target{name: "tollgate", url: tg + "/item"}), nil
+	return append(targets, target{name: "tollgate", url: tg + "/item"},
+		target{name: "tollgate+chain", url: tg + "/chain", header: "Authorization: Bearer " + benchToken()}), nil
 }
 
 // startUpstream serves payload from nginx with one worker when nginx is
@@ -147,7 +149,7 @@ func (e *environment) startTollgate(bin, upstream string) (string, error) {
 		ports[i] = p
 	}
 	seed := filepath.Join(e.dir, "tollgate-seed.yaml")
-	doc := fmt.Sprintf("services:\n  - name: up\n    url: %s\nroutes:\n  - name: item\n    service: up\n    paths: [/item]\n", upstream)
+	doc := fmt.Sprintf(chainSeed, upstream)
 	if err := os.WriteFile(seed, []byte(doc), 0o644); err != nil {
 		return "", err
 	}
