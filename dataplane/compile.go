@@ -88,9 +88,9 @@ func (r *router) add(rt *store.Route, order int, services map[string]*upstream) 
 
 // newRouteInfo compiles what every path of a route shares.
 func newRouteInfo(rt *store.Route, services map[string]*upstream) (*routeInfo, methodSet, error) {
-	svc := services[rt.Service]
-	if svc == nil {
-		return nil, 0, fmt.Errorf("unknown service %q", rt.Service)
+	svc, err := routeService(rt, services)
+	if err != nil {
+		return nil, 0, err
 	}
 	methods, err := compileMethods(rt.Methods)
 	if err != nil {
@@ -105,6 +105,11 @@ func newRouteInfo(rt *store.Route, services map[string]*upstream) (*routeInfo, m
 		return nil, 0, err
 	} else if pol != nil {
 		info.chain = append(info.chain, pol)
+	}
+	if agg, err := compileAggregate(rt, services); err != nil {
+		return nil, 0, err
+	} else if agg != nil {
+		info.chain = append(info.chain, agg) // answers in place of the proxy
 	}
 	return info, methods, nil
 }

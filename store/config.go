@@ -182,7 +182,9 @@ type UpstreamTLS struct {
 // none, then an exact path over a regex over the longest prefix, then the
 // route with more method, header and query matchers, then config order.
 type Route struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Service receives the route's requests. Required, except on an
+	// aggregate route, where it only scopes service plugins.
 	Service string `json:"service"`
 	// Hosts are exact host names; a leading "*." matches any subdomain.
 	Hosts []string `json:"hosts,omitempty"`
@@ -228,6 +230,9 @@ type Route struct {
 	// by the gateway. Default 0: the gateway's limit (unlimited unless set
 	// on the node).
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+	// Aggregate answers the route's requests with the merged JSON of
+	// parallel calls to services instead of proxying them.
+	Aggregate *Aggregate `json:"aggregate,omitempty"`
 }
 
 // HeaderTransform changes headers. The steps run in the order remove,

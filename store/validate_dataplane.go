@@ -342,9 +342,9 @@ func (v *validator) routes(routes []Route, services map[string]bool) {
 		p := fmt.Sprintf("routes[%d]", i)
 		v.uniqueName(p, "name", r.Name, seen)
 		switch {
-		case r.Service == "":
+		case r.Service == "" && r.Aggregate == nil:
 			v.addf(p+".service", "is required")
-		case !services[r.Service]:
+		case r.Service != "" && !services[r.Service]:
 			v.addf(p+".service", "unknown service %q", r.Service)
 		}
 		for j, h := range r.Hosts {
@@ -363,6 +363,7 @@ func (v *validator) routes(routes []Route, services map[string]bool) {
 		v.headerTransform(p+".request_headers", r.RequestHeaders, captures)
 		v.headerTransform(p+".response_headers", r.ResponseHeaders, captures)
 		v.mirror(p+".mirror", r.Mirror, services)
+		v.aggregate(p, r, services, captures)
 		if r.MaxBodyBytes < 0 {
 			v.addf(p+".max_body_bytes", "must not be negative")
 		}
