@@ -23,6 +23,10 @@ type RequestContext struct {
 	// policy; "" while the request is anonymous. Later policies (rate
 	// limits, transforms, cache keys) and the access log read it.
 	Consumer string
+	// CacheStatus is the cache plugin's verdict on the request: "HIT",
+	// "MISS" or "BYPASS"; "" when no cache policy ran. The access log
+	// reads it.
+	CacheStatus string
 
 	route    *compiledRoute
 	path     string // the path the route matched

@@ -14,15 +14,21 @@ func checkPluginConfig(name string, raw json.RawMessage) (errs []FieldError, kno
 	case PluginRateLimit:
 		_, errs = ParseRateLimitConfig(raw)
 		return errs, true
+	case PluginCache:
+		_, errs = ParseCacheConfig(raw)
+		return errs, true
 	case PluginJWT, PluginKeyAuth, PluginACL:
 		return nil, true // validated with the consumers, in validate_auth.go
+	case PluginResponseShape:
+		_, errs = ParseShapeConfig(raw)
+		return errs, true
 	}
 	return nil, false
 }
 
 // KnownPlugins lists the plugin names this version of tollgate runs.
 func KnownPlugins() []string {
-	return []string{PluginJWT, PluginKeyAuth, PluginACL, PluginRateLimit}
+	return []string{PluginJWT, PluginKeyAuth, PluginACL, PluginRateLimit, PluginResponseShape, PluginCache}
 }
 
 // pluginConfig validates plugins[i].config against its plugin's schema.

@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/tollgate/tollgate/dataplane"
 	"github.com/tollgate/tollgate/internal/auth"
+	"github.com/tollgate/tollgate/internal/cache"
 	"github.com/tollgate/tollgate/internal/ratelimit"
+	"github.com/tollgate/tollgate/internal/shape"
 	"github.com/tollgate/tollgate/store"
 )
 
@@ -28,6 +31,13 @@ type Builder struct {
 	// Auth configures the jwt, key-auth and acl plugins; share one
 	// auth.KeySets across versions so JWKS keys survive config changes.
 	Auth auth.Options
+	// Caches keeps the cache plugins' stores across config versions (so
+	// a config change does not empty them) and purges them; share it
+	// with the admin API. Nil: the Builder makes its own on first use.
+	Caches *cache.Registry
+
+	cachesOnce sync.Once
+	ownCaches  *cache.Registry
 }
 
 // Chains are the policy chains of one config version, by route name.
@@ -58,6 +68,10 @@ func phase(name string) int {
 		return 20
 	case store.PluginRateLimit:
 		return 30
+	case store.PluginResponseShape:
+		return 40 // outside a cache, so each group's view is cut from the full answer
+	case store.PluginCache:
+		return 45 // after auth and rate limits: keys may name the consumer
 	}
 	return 50
 }
@@ -138,8 +152,29 @@ func (b *Builder) build(cfg *store.Config, p store.Plugin) (dataplane.Policy, er
 	case auth.IsAuthPlugin(p.Name):
 		p.Config = orEmpty(p.Config)
 		return auth.Build(p, cfg.Consumers, b.Auth)
+	case p.Name == store.PluginResponseShape:
+		sc, errs := store.ParseShapeConfig(orEmpty(p.Config))
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("config: %s", errs[0])
+		}
+		return shape.New(sc, cfg.Consumers)
+	case p.Name == store.PluginCache:
+		cc, errs := store.ParseCacheConfig(orEmpty(p.Config))
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("config: %s", errs[0])
+		}
+		return cache.New(cc, store.PluginID(p), b.caches()), nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownPlugin, p.Name)
+}
+
+// caches returns Caches, or the Builder's own registry when it is nil.
+func (b *Builder) caches() *cache.Registry {
+	if b.Caches != nil {
+		return b.Caches
+	}
+	b.cachesOnce.Do(func() { b.ownCaches = cache.NewRegistry() })
+	return b.ownCaches
 }
 
 // scope names where a plugin instance is attached; a limit shared by a
