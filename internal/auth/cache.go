@@ -17,6 +17,9 @@ type verified struct {
 	consumer string
 	scopesOK bool      // the token has every required scope
 	headers  []stamped // identity and claim headers for the upstream
+	// err is why the token was refused, in the negative cache; nil in
+	// the cache of verified tokens.
+	err error
 }
 
 // stamp sets the token's headers on h, without allocating.

@@ -35,6 +35,7 @@ type JWT struct {
 	parsers map[string]*jwt.Parser
 	peek    *jwt.Parser // reads kid/iss before the key is known
 	cache   *tokenCache
+	refused *tokenCache // the negative cache: tokens refused for good
 
 	strip         []string // client headers removed before anything else
 	claimHeaders  []claimHeader
@@ -76,6 +77,7 @@ func NewJWT(cfg JWTConfig, consumers []store.Consumer, opts Options) (*JWT, erro
 		parsers:       parsersFor(cfg, opts.Now),
 		peek:          jwt.NewParser(),
 		cache:         newTokenCache(opts.CacheSize),
+		refused:       newTokenCache(max(opts.CacheSize/4, 1)),
 		required:      cfg.RequiredScopes,
 		consumerClaim: cfg.ConsumerClaim,
 		consumers:     usernames(consumers),

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,20 +13,48 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// negativeTTL is how long a token refused for good (a bad signature, an
+// expired token, a wrong issuer or audience) is refused from the negative
+// cache without verifying it again.
+const negativeTTL = 30 * time.Second
+
 // verify returns the verification of raw: from the cache while it is
 // valid (no parsing, no signature check, no allocation), otherwise by
-// verifying it and caching the outcome.
+// verifying it and caching the outcome. Tokens refused for a reason that
+// time cannot cure are kept in a separate, smaller negative cache, so a
+// client repeating a bad token costs no signature check, and a flood of
+// bad tokens cannot evict the good ones.
 func (p *JWT) verify(ctx context.Context, raw string) (*verified, error) {
 	now := p.now()
 	if v := p.cache.get(raw, now.UnixNano()); v != nil {
 		return v, nil
 	}
+	if v := p.refused.get(raw, now.UnixNano()); v != nil {
+		return nil, v.err
+	}
 	v, err := p.verifySlow(ctx, raw, now)
 	if err != nil {
+		if lasting(err) {
+			p.refused.put(raw, &verified{expires: now.Add(negativeTTL).UnixNano(), err: err}, now.UnixNano())
+		}
 		return nil, err
 	}
 	p.cache.put(raw, v, now.UnixNano())
 	return v, nil
+}
+
+// lasting reports whether a token refused with err stays refused: not one
+// whose key is unknown (a key rotation may bring it), not one that is not
+// valid yet, and not a failure to reach the identity provider.
+func lasting(err error) bool {
+	switch {
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, errUnknownKey),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return errors.Is(err, jwt.ErrTokenSignatureInvalid) || errors.Is(err, jwt.ErrTokenExpired) ||
+		errors.Is(err, jwt.ErrTokenInvalidIssuer) || errors.Is(err, jwt.ErrTokenInvalidAudience) ||
+		errors.Is(err, errAlgorithm)
 }
 
 // verifySlow verifies raw: it reads the token's kid and iss to choose the
