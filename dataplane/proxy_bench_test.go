@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -21,6 +22,26 @@ const benchPayload = `{"id":1,"name":"tollgate","items":[1,2,3],"ok":true,"n":42
 // the upstream alone, the baseline to compare with. Profile with
 // -cpuprofile to see where the gateway's time goes.
 func BenchmarkProxyPath(b *testing.B) {
+	benchGET(b, benchGateway(b)+"/item")
+}
+
+func BenchmarkProxyPathDirect(b *testing.B) {
+	benchGET(b, benchUpstream(b)+"/item")
+}
+
+// BenchmarkProxyPathPOST and BenchmarkProxyPathPOSTDirect are the same
+// with a 1 KiB request body of known length.
+func BenchmarkProxyPathPOST(b *testing.B) {
+	benchSend(b, benchGateway(b)+"/item", make([]byte, 1<<10))
+}
+
+func BenchmarkProxyPathPOSTDirect(b *testing.B) {
+	benchSend(b, benchUpstream(b)+"/item", make([]byte, 1<<10))
+}
+
+// benchGateway serves a gateway with one route to a bench upstream and
+// returns its URL.
+func benchGateway(b *testing.B) string {
 	up := benchUpstream(b)
 	cfg := &store.Config{
 		Version:  1,
@@ -37,11 +58,7 @@ func BenchmarkProxyPath(b *testing.B) {
 	}
 	go g.Serve(ln)
 	b.Cleanup(func() { g.Shutdown(context.Background()) })
-	benchGET(b, "http://"+ln.Addr().String()+"/item")
-}
-
-func BenchmarkProxyPathDirect(b *testing.B) {
-	benchGET(b, benchUpstream(b)+"/item")
+	return "http://" + ln.Addr().String()
 }
 
 func benchUpstream(b *testing.B) string {
@@ -54,7 +71,11 @@ func benchUpstream(b *testing.B) string {
 }
 
 // benchGET sends GETs to url from parallel keep-alive clients.
-func benchGET(b *testing.B, url string) {
+func benchGET(b *testing.B, url string) { benchSend(b, url, nil) }
+
+// benchSend sends GETs, or POSTs of body if it is not empty, to url from
+// parallel keep-alive clients.
+func benchSend(b *testing.B, url string, body []byte) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -62,8 +83,14 @@ func benchGET(b *testing.B, url string) {
 	b.SetParallelism(16)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		rd := bytes.NewReader(body)
 		for pb.Next() {
-			resp, err := client.Get(url)
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			if len(body) > 0 {
+				rd.Reset(body)
+				req.Method, req.Body, req.ContentLength = http.MethodPost, io.NopCloser(rd), int64(len(body))
+			}
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return

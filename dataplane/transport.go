@@ -32,21 +32,28 @@ type transportKey struct {
 	tls            string // upstreamTLS settings, "" for none
 }
 
-// transportCache keeps one tuned http.Transport per transportKey across
-// config versions, so a config change does not drop keep-alive pools. It is
-// used only under Gateway.updateMu.
+// connPool is a connection pool shared by upstreams: an *h1Client for plain
+// HTTP/1.1, an *http.Transport for the rest.
+type connPool interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// transportCache keeps one tuned pool per transportKey across config
+// versions, so a config change does not drop keep-alive connections. It
+// is used only under Gateway.updateMu.
 type transportCache struct {
 	maxIdlePerHost int
 	idleTimeout    time.Duration
-	pools          map[transportKey]*http.Transport
+	pools          map[transportKey]connPool
 }
 
 // attach gives every upstream its pool, reusing the cached ones, and
 // returns the pools no upstream uses any more. Requests still in flight on
 // an older snapshot may use those; the caller only closes their idle
 // connections, and the rest expire with the idle timeout.
-func (c *transportCache) attach(ups []*upstream) (unused []*http.Transport) {
-	next := make(map[transportKey]*http.Transport, len(ups))
+func (c *transportCache) attach(ups []*upstream) (unused []connPool) {
+	next := make(map[transportKey]connPool, len(ups))
 	for _, u := range ups {
 		key := u.transportKey()
 		t := next[key]
@@ -81,10 +88,21 @@ func (c *transportCache) closeIdle() {
 	}
 }
 
-// newTransport builds a pool tuned for proxying: no environment proxy, no
-// transparent decompression, large keep-alive pools. Dial and handshake
-// failures are marked with errConnect.
-func (c *transportCache) newTransport(key transportKey, tlsConfig *tls.Config) *http.Transport {
+// newTransport builds a pool tuned for proxying: an h1Client for plain
+// HTTP/1.1 upstreams (with an http.Transport for what it does not send
+// itself), an http.Transport for TLS and h2c ones.
+func (c *transportCache) newTransport(key transportKey, tlsConfig *tls.Config) connPool {
+	t := c.newHTTPTransport(key, tlsConfig)
+	if key.scheme == "http" && !key.h2c {
+		return newH1Client(t, key.connectTimeout, key.readTimeout, c.idleTimeout, c.maxIdlePerHost)
+	}
+	return t
+}
+
+// newHTTPTransport builds an http.Transport tuned for proxying: no
+// environment proxy, no transparent decompression, large keep-alive
+// pools. Dial and handshake failures are marked with errConnect.
+func (c *transportCache) newHTTPTransport(key transportKey, tlsConfig *tls.Config) *http.Transport {
 	dialer := &net.Dialer{Timeout: key.connectTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {

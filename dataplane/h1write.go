@@ -1,0 +1,152 @@
+package dataplane
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// writeRequestHead writes the request line, the Host header, req's
+// headers and the framing of a body of length bytes (0: none) into w.
+// It adds nothing else: no User-Agent, no Accept-Encoding.
+func writeRequestHead(w *bufio.Writer, req *http.Request, host string, length int64) error {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !validToken(method) {
+		return fmt.Errorf("invalid method %q", method)
+	}
+	if !validFieldValue(host) || strings.IndexByte(host, ' ') >= 0 {
+		return fmt.Errorf("invalid host %q", host)
+	}
+	w.WriteString(method)
+	w.WriteByte(' ')
+	if err := writeRequestURI(w, req.URL); err != nil {
+		return err
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	if err := writeHeaderFields(w, req.Header); err != nil {
+		return err
+	}
+	if req.Close {
+		w.WriteString("Connection: close\r\n")
+	}
+	if length > 0 || length == 0 && sendsZeroLength(method) {
+		w.WriteString("Content-Length: ")
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), length, 10))
+		w.WriteString("\r\n")
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// sendsZeroLength reports the methods that announce an empty body, as
+// net/http does (some servers answer 411 otherwise).
+func sendsZeroLength(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
+// writeRequestURI writes the origin-form target of u: its escaped path
+// and query, or its opaque part.
+func writeRequestURI(w *bufio.Writer, u *url.URL) error {
+	if u.Opaque != "" {
+		uri := u.RequestURI()
+		if !validFieldValue(uri) || strings.IndexByte(uri, ' ') >= 0 {
+			return fmt.Errorf("invalid request target %q", uri)
+		}
+		w.WriteString(uri)
+		return nil
+	}
+	if p := u.EscapedPath(); p != "" {
+		w.WriteString(p)
+	} else {
+		w.WriteByte('/')
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		if !validFieldValue(u.RawQuery) || strings.IndexByte(u.RawQuery, ' ') >= 0 {
+			return fmt.Errorf("invalid query %q", u.RawQuery)
+		}
+		w.WriteByte('?')
+		w.WriteString(u.RawQuery)
+	}
+	return nil
+}
+
+// writeHeaderFields writes h, except the fields the client frames itself,
+// refusing names and values that would break the message.
+func writeHeaderFields(w *bufio.Writer, h http.Header) error {
+	for k, vv := range h {
+		if framingField(k) {
+			continue
+		}
+		if !validToken(k) {
+			return fmt.Errorf("invalid header field name %q", k)
+		}
+		for _, v := range vv {
+			v = textproto.TrimString(v)
+			if !validFieldValue(v) {
+				return fmt.Errorf("invalid header field value for %q", k)
+			}
+			w.WriteString(k)
+			w.WriteString(": ")
+			w.WriteString(v)
+			w.WriteString("\r\n")
+		}
+	}
+	return nil
+}
+
+// framingField reports the header fields that writeRequestHead writes
+// from the request's own fields instead.
+func framingField(k string) bool {
+	switch len(k) {
+	case 4:
+		return strings.EqualFold(k, "Host")
+	case 7:
+		return strings.EqualFold(k, "Trailer")
+	case 14:
+		return strings.EqualFold(k, "Content-Length")
+	case 17:
+		return strings.EqualFold(k, "Transfer-Encoding")
+	}
+	return false
+}
+
+// validToken reports whether s is a non-empty RFC 9110 token.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+}
+
+// validFieldValue reports whether s holds no control bytes other than
+// horizontal tab (so no CR or LF to split the message).
+func validFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
