@@ -24,6 +24,7 @@ var (
 	errAdminOnly     = errors.New("this endpoint needs a token with the admin role")
 	errNoMatcher     = errors.New("route matching is not available: this node's data plane does not expose its matcher")
 	errMatchParams   = errors.New("query parameters method and path are required (host is optional)")
+	errNoCache       = errors.New("response caching is not available on this node")
 )
 
 // Error codes used in admin JSON errors.

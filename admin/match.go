@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"net/http"
 )
 
@@ -34,5 +35,41 @@ func (s *Server) matchRoute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"matched": ok, "route": route, "service": service,
 		"method": method, "host": host, "path": path,
+		"plugins": s.routePlugins(route),
 	})
+}
+
+// matchedPlugin is one plugin of a matched route's chain.
+type matchedPlugin struct {
+	Name string `json:"name"`
+	// Scope is where the instance is attached: "route", "service" or
+	// "global".
+	Scope  string          `json:"scope"`
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// routePlugins lists the plugins that run for the named route, in chain
+// order, on this node's config; empty without a route or Deps.Chain.
+func (s *Server) routePlugins(name string) []matchedPlugin {
+	out := []matchedPlugin{}
+	cfg := s.deps.Config.Current()
+	if s.deps.Chain == nil || name == "" || cfg == nil {
+		return out
+	}
+	for i := range cfg.Routes {
+		if cfg.Routes[i].Name != name {
+			continue
+		}
+		for _, p := range s.deps.Chain(cfg, &cfg.Routes[i]) {
+			scope := "global"
+			switch {
+			case p.Route != "":
+				scope = "route"
+			case p.Service != "":
+				scope = "service"
+			}
+			out = append(out, matchedPlugin{Name: p.Name, Scope: scope, Config: p.Config})
+		}
+	}
+	return out
 }

@@ -72,7 +72,12 @@ type Deps struct {
 	Reads     ReadConsistency
 	DataPlane DataPlane
 	Matcher   RouteMatcher
-	Auth      AuthOptions
+	// Cache purges this node's response cache (optional).
+	Cache CachePurger
+	// Chain lists the plugins that run for a route, in order, for GET
+	// /v1/routes/match (optional).
+	Chain func(cfg *store.Config, route *store.Route) []store.Plugin
+	Auth  AuthOptions
 	// Metrics serves Prometheus metrics at GET /metrics (read role), when set.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -114,6 +119,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/config/versions/{version}", s.getVersion)
 	m.HandleFunc("POST /v1/config/rollback", s.rollback)
 	m.HandleFunc("GET /v1/routes/match", s.matchRoute)
+	m.HandleFunc("POST /v1/cache/purge", s.purgeCache)
 	m.HandleFunc("GET /v1/tokens", s.listTokens)
 	m.HandleFunc("POST /v1/tokens", s.createToken)
 	m.HandleFunc("DELETE /v1/tokens/{name}", s.deleteToken)
