@@ -44,6 +44,14 @@ type RequestContext struct {
 	err       error // why the request failed, for the access log
 	status    int   // status to log when nothing was written (499)
 	abort     bool  // the upstream broke off mid-body: abort the response
+
+	// Observability: see observe.go and trace.go.
+	trace        traceContext
+	upstreamTime time.Duration // first attempt to the end of the response body
+	reason       string        // the X-Tollgate-Error code of a gateway answer
+	rejected     bool          // reason came from a policy's Reject
+	metrics      RouteMetrics  // the route's; nil without Options.Metrics or a route
+	record       AccessRecord  // filled when the request ends; reused
 }
 
 // Route returns the name of the matched route ("" when none matched).
@@ -66,6 +74,7 @@ func (rc *RequestContext) Service() string {
 // {"error":{"code","message","request_id"}} and the X-Tollgate-Error
 // header. A policy calls it instead of next.
 func (rc *RequestContext) Reject(status int, code, message string) {
+	rc.reason, rc.rejected = code, true
 	writeError(rc.Writer, gatewayError{status, code, message}, rc.RequestID)
 }
 
@@ -74,6 +83,7 @@ func (rc *RequestContext) Reject(status int, code, message string) {
 func (rc *RequestContext) fail(err error) {
 	rc.err = err
 	e := classify(err)
+	rc.reason = e.code
 	if e.status == statusClientClosed {
 		rc.status = statusClientClosed
 		return

@@ -16,9 +16,20 @@ import (
 // Options configures a Gateway. Every zero value means the documented
 // default.
 type Options struct {
-	// Logger receives the access log (one Info line per request) and the
-	// gateway's own messages. Nil means slog.Default().
+	// Logger receives the gateway's own messages, and the access log (one
+	// Info line per request) when AccessLog is nil. Nil means
+	// slog.Default().
 	Logger *slog.Logger
+	// AccessLog receives a record of every finished request. Nil writes
+	// each through Logger at Info, on the request path.
+	AccessLog AccessLogger
+	// Metrics counts requests by route (see Metrics). Nil counts nothing.
+	Metrics Metrics
+	// TraceSample is the fraction, in [0, 1], of the traces the gateway
+	// starts (for requests without a valid traceparent) that it marks
+	// sampled; see trace.go. Requests that bring a trace keep its flag.
+	// 0 marks none.
+	TraceSample float64
 	// NodeID identifies this node; it is logged when a listener starts.
 	NodeID string
 	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
@@ -63,12 +74,14 @@ func (o Options) withDefaults() Options {
 // Gateway is a node's data plane. It is an http.Handler and serves on any
 // number of listeners. Create it with New.
 type Gateway struct {
-	opts Options
-	log  *slog.Logger
-	ids  *idSource
-	snap atomic.Pointer[snapshot] // nil until the first Update
-	rcs  sync.Pool                // *RequestContext
-	bufs sync.Pool                // *[]byte body copy buffers
+	opts     Options
+	log      *slog.Logger
+	ids      *idSource
+	sampler  sampler
+	unrouted RouteMetrics             // metrics of requests that matched no route
+	snap     atomic.Pointer[snapshot] // nil until the first Update
+	rcs      sync.Pool                // *RequestContext
+	bufs     sync.Pool                // *[]byte body copy buffers
 
 	updateMu   sync.Mutex // serialises Update; never taken on the request path
 	transports transportCache
@@ -91,6 +104,7 @@ type snapshot struct {
 	version uint64
 	router  *router
 	certs   certTable
+	metrics []RouteMetrics // by route index (compiledRoute.order); nil without Options.Metrics
 }
 
 // New returns a Gateway that answers 503 until its first Update.
@@ -100,11 +114,15 @@ func New(opts Options) *Gateway {
 		opts:    opts,
 		log:     opts.Logger,
 		ids:     newIDSource(),
+		sampler: newSampler(opts.TraceSample),
 		servers: map[*http.Server]struct{}{},
 		transports: transportCache{
 			maxIdlePerHost: opts.MaxIdleConnsPerHost,
 			idleTimeout:    opts.UpstreamIdleTimeout,
 		},
+	}
+	if opts.Metrics != nil {
+		g.unrouted = opts.Metrics.Route("", "")
 	}
 	g.bg, g.bgCancel = context.WithCancel(context.Background())
 	g.rcs.New = func() any { return new(RequestContext) }
@@ -132,7 +150,8 @@ func (g *Gateway) Update(cfg *store.Config) error {
 	}
 	unused := g.transports.attach(r.services)
 	live := g.startUpstreams(r.services)
-	g.snap.Store(&snapshot{version: cfg.Version, router: r, certs: certs})
+	prev := g.snap.Swap(&snapshot{version: cfg.Version, router: r, certs: certs, metrics: g.routeMetrics(r)})
+	g.forgetRoutes(prev, r)
 	g.certs = certCache
 	g.stopUpstreams(live)
 	for _, t := range unused {
@@ -219,14 +238,19 @@ func (g *Gateway) route(rc *RequestContext) error {
 	if rc.route == nil {
 		return errNoRoute
 	}
+	if snap.metrics != nil {
+		rc.metrics = snap.metrics[rc.route.order]
+	}
 	return g.limitBody(rc)
 }
 
-// begin takes a RequestContext from the pool and settles the request id.
+// begin takes a RequestContext from the pool and settles the request id
+// and the trace.
 func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *RequestContext {
 	rc := g.rcs.Get().(*RequestContext)
 	rc.start = time.Now()
 	rc.RequestID = g.ids.id(r.Header.Get(headerRequestID))
+	rc.trace = startTrace(r.Header, g.sampler)
 	w.Header()[headerRequestID] = []string{rc.RequestID}
 	rc.rw = responseWriter{ResponseWriter: w}
 	rc.Writer = &rc.rw
@@ -234,10 +258,11 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *RequestContext 
 	return rc
 }
 
-// end logs the request and returns rc to the pool. If the upstream broke
-// off mid-body it aborts the response, so the client sees it truncated.
+// end counts and logs the request and returns rc to the pool. If the
+// upstream broke off mid-body it aborts the response, so the client sees
+// it truncated.
 func (g *Gateway) end(rc *RequestContext) {
-	g.logAccess(rc)
+	g.finish(rc)
 	abort := rc.abort
 	*rc = RequestContext{}
 	g.rcs.Put(rc)

@@ -31,6 +31,7 @@ func (g *Gateway) proxy(rc *RequestContext) {
 	tee := g.startMirror(rc)
 	defer tee.abort() // a body not read to the end is not copied
 	x := exchange{rc: rc, up: up, ctx: ctx, cancel: cancel}
+	defer rc.timeUpstream(time.Now())
 	resp, t, err := x.send()
 	if err != nil {
 		rc.fail(err)
@@ -113,11 +114,11 @@ func (x *exchange) attempt(tmpl *http.Request, t *target, n int) (*http.Response
 		t.inflight.Add(-1)
 		// A client that left or sent too much says nothing about t.
 		if b := x.rc.body; x.rc.Request.Context().Err() == nil && (b == nil || !b.tooLarge.Load()) {
-			x.up.observe(t, 0)
+			x.observe(t, 0)
 		}
 		return nil, err
 	}
-	x.up.observe(t, resp.StatusCode)
+	x.observe(t, resp.StatusCode)
 	if !x.timer.Stop() { // the headers won the race, but the body is already cancelled
 		resp.Body.Close()
 		t.inflight.Add(-1)
@@ -191,6 +192,7 @@ func outbound(ctx context.Context, rc *RequestContext) *http.Request {
 		keepUpgrade(out.Header, p)
 	}
 	setForwarded(out.Header, in, rc.RequestID)
+	setTraceHeaders(out.Header, &rc.trace)
 	if keepTE {
 		out.Header["Te"] = []string{"trailers"}
 	}

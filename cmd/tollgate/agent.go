@@ -47,6 +47,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the first admin API token, instead of --admin-token")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "json", "json or text")
+	fs.StringVar(&c.AccessLog, "access-log", "stdout", "where the access log (JSON lines) goes: stdout, stderr, a file path, or off")
+	fs.Float64Var(&c.AccessLogSample, "access-log-sample", 1, "fraction (0..1) of requests with a status below 400 that are logged; errors always are")
+	fs.Float64Var(&c.TraceSample, "trace-sample", 1, "fraction (0..1) of the traces the gateway starts (no valid traceparent) that are marked sampled")
 	if err := fs.Parse(args); err != nil {
 		return c, "", "", err
 	}
@@ -71,6 +74,12 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
 		return c, "", "", fmt.Errorf("the admin token must be at least %d characters (`tollgate keygen` makes a good one)", minAdminToken)
 	}
+	if err := checkFractions(map[string]float64{"access-log-sample": c.AccessLogSample, "trace-sample": c.TraceSample}); err != nil {
+		return c, "", "", err
+	}
+	if c.AccessLog == "" {
+		return c, "", "", errors.New("--access-log must be stdout, stderr, a file path or off")
+	}
 	if c.HistoryLimit < 1 {
 		return c, "", "", fmt.Errorf("--history-limit must be at least 1, not %d", c.HistoryLimit)
 	}
@@ -80,6 +89,16 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 		}
 	}
 	return c, logLevel, logFormat, nil
+}
+
+// checkFractions checks that every flag value is within [0, 1].
+func checkFractions(flags map[string]float64) error {
+	for name, v := range flags {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("--%s must be between 0 and 1, not %v", name, v)
+		}
+	}
+	return nil
 }
 
 // loadClusterKeys reads the cluster keys from the flag value or a file.

@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/cluster"
 	"github.com/tollgate/tollgate/dataplane"
 	"github.com/tollgate/tollgate/internal/auth"
+	"github.com/tollgate/tollgate/internal/cache"
 	"github.com/tollgate/tollgate/internal/metrics"
 	"github.com/tollgate/tollgate/internal/plugins"
 	"github.com/tollgate/tollgate/limiter"
@@ -66,7 +65,16 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 	GossipInterval   time.Duration
-	Logger           *slog.Logger
+	// AccessLog is where the data plane's access log goes: "stdout",
+	// "stderr", a file path or "off"; "" writes it through Logger.
+	AccessLog string
+	// AccessLogSample is the fraction, in [0, 1], of requests with a
+	// status below 400 that are logged; errors always are.
+	AccessLogSample float64
+	// TraceSample is the fraction, in [0, 1], of the traces the gateway
+	// starts that it marks sampled (dataplane.Options.TraceSample).
+	TraceSample float64
+	Logger      *slog.Logger
 }
 
 // Agent is a running node.
@@ -78,9 +86,11 @@ type Agent struct {
 	node    *cluster.Node
 	started bool // node.Start succeeded
 	admin   *admin.Server
+	obs     observability // metrics registry and access log
 
 	limiter  *limiter.Limiter
 	keySets  *auth.KeySets
+	caches   *cache.Registry // the cache plugins' stores, across versions
 	policies *policySource
 
 	httpLn, httpsLn, adminLn net.Listener
@@ -126,8 +136,12 @@ func (a *Agent) start() error {
 	if err := a.newPolicies(); err != nil {
 		return err
 	}
-	a.gateway = dataplane.New(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
-		Policies: a.policies.policies})
+	if err := a.newObservability(); err != nil {
+		return err
+	}
+	a.gateway = dataplane.New(a.observed(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
+		Policies: a.policies.policies}))
+	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
 	}
@@ -199,17 +213,14 @@ func (a *Agent) newPolicies() error {
 	authOpts := auth.Options{Logger: a.log.With("component", "auth")}
 	a.keySets = auth.NewKeySets(authOpts)
 	authOpts.KeySets = a.keySets
-	a.policies = &policySource{builder: &plugins.Builder{Limiter: lim, Auth: authOpts}}
+	a.caches = cache.NewRegistry()
+	a.policies = &policySource{builder: &plugins.Builder{Limiter: lim, Auth: authOpts, Caches: a.caches}}
 	return nil
 }
 
-// metrics is the Prometheus handler: Go runtime and process metrics, and
-// the cluster's and limiter's state read at scrape time.
+// metrics is the Prometheus handler (see newObservability).
 func (a *Agent) metrics() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewClusterCollector(a.node), metrics.NewLimiterCollector(a.limiter))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(a.obs.registry, promhttp.HandlerOpts{})
 }
 
 // adminDeps wires the admin API to the store, the cluster node and the
@@ -218,6 +229,7 @@ func (a *Agent) adminDeps() admin.Deps {
 	d := admin.Deps{
 		Config: a.store, History: a.store, Applier: a.node, Cluster: a.node, Members: a.node,
 		Reads: a.node, DataPlane: a.gateway, Logger: a.log, Metrics: a.metrics(),
+		Cache: a.caches, Chain: plugins.Applicable,
 		Auth: admin.AuthOptions{
 			BootstrapToken:    a.cfg.AdminToken,
 			OpenWithoutTokens: a.cfg.AdminToken == "" && isLoopback(a.adminLn.Addr()),
@@ -309,8 +321,9 @@ func (a *Agent) Store() *store.Store { return a.store }
 func (a *Agent) Failed() <-chan error { return a.failed }
 
 // Stop shuts the node down in the documented order: stop ingress (admin
-// and data plane, letting in-flight requests finish), transfer leadership
-// and close Raft and gossip, then close the bbolt store.
+// and data plane, letting in-flight requests finish), write out the access
+// log, transfer leadership and close Raft and gossip, then close the bbolt
+// store.
 func (a *Agent) Stop() error {
 	if a.cancel != nil {
 		a.cancel()
@@ -328,6 +341,7 @@ func (a *Agent) Stop() error {
 	} else if a.httpLn != nil {
 		a.httpLn.Close()
 	}
+	errs = append(errs, a.obs.close()) // once requests are done: writes out the access log
 	if a.limiter != nil {
 		a.limiter.Close()
 	}

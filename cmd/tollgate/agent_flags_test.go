@@ -1,0 +1,32 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestObservabilityFlags(t *testing.T) {
+	c, _, _, err := parseAgentFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessLog != "stdout" || c.AccessLogSample != 1 || c.TraceSample != 1 {
+		t.Errorf("defaults: access log %q sample %v, trace sample %v", c.AccessLog, c.AccessLogSample, c.TraceSample)
+	}
+	c, _, _, err = parseAgentFlags([]string{"--access-log", "/var/log/tollgate.log", "--access-log-sample", "0.1",
+		"--trace-sample", "0"}, io.Discard)
+	if err != nil || c.AccessLog != "/var/log/tollgate.log" || c.AccessLogSample != 0.1 || c.TraceSample != 0 {
+		t.Errorf("set: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{
+		{"--access-log-sample", "1.5"},
+		{"--access-log-sample", "-0.1"},
+		{"--trace-sample", "NaN"},
+		{"--access-log", ""},
+	} {
+		if _, _, _, err := parseAgentFlags(args, io.Discard); err == nil {
+			t.Errorf("%s accepted", strings.Join(args, " "))
+		}
+	}
+}
