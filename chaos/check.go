@@ -284,10 +284,10 @@ const isolationSettle = 2 * time.Second
 // checkRateLimit: no 1 s window admits more than AdmitTolerance × the
 // limit, except while a node is cut off from its peers' gossip. Then the
 // limiter's documented bound applies: the cut-off node keeps its fair
-// share, 1/N of the limit, and once membership declares it dead the
-// others take the whole limit back (they cannot tell it from a dead
-// node), so such windows may admit up to (1 + 1/N) × the limit, times
-// the tolerance.
+// share, 1/N of the limit, and once it has been silent for the limiter's
+// ReclaimAfter the others take the whole limit back (they cannot tell it
+// from a dead node), so such windows may admit up to (1 + 1/N) × the
+// limit, times the tolerance.
 func checkRateLimit(ev *Evidence) Invariant {
 	if ev.RateLimit <= 0 {
 		return Invariant{Name: InvRateLimit, Verdict: VerdictSkipped, Detail: "no rate-limited route configured (use --rate-limit N)"}

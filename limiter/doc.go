@@ -24,13 +24,16 @@
 //     next sync tick, and what it admitted in the current windows counts
 //     again (frozen at its last report), so a dead node's admissions are
 //     not admitted a second time.
-//   - With Options.ClusterSize, a node that sees no majority of the
-//     cluster alive keeps holding back the shares of the members it
-//     cannot see even once membership declares them dead: the minority
-//     side of a partition stays at its fair share. The majority side takes
-//     the lost members' shares back (it cannot tell dead from cut off), so
-//     a partition that outlasts failure detection admits up to
-//     (1 + minority/N) × the limit until it heals.
+//   - With Options.ClusterSize (the Raft voters), majorities decide. A
+//     node whose peers heard within ReclaimAfter (default 2 × PeerTimeout,
+//     200 ms) still make a majority of the cluster takes back the shares
+//     of the members gone silent, without waiting for membership to
+//     declare them dead: a killed node's share returns within a few Δ.
+//     A node that sees no majority keeps holding back the shares of the
+//     members it cannot see, even once membership declares them dead: the
+//     minority side of a partition stays at its fair share. The majority
+//     cannot tell a dead node from a cut-off one, so while a partition
+//     lasts the cluster admits up to (1 + minority/N) × the limit.
 //   - A restarted node (a new incarnation) has forgotten what it admitted
 //     in the current windows. Its peers count that in the old
 //     incarnation's slot and echo it back to the new incarnation (see

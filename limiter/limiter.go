@@ -28,7 +28,7 @@ type Limiter struct {
 	// clusterSize is the configured cluster size; 0 when unknown.
 	clusterSize atomic.Int64
 
-	peerTimeoutNs, memberTimeoutNs int64
+	peerTimeoutNs, memberTimeoutNs, reclaimAfterNs int64
 
 	sync  syncState
 	stats counters
@@ -54,6 +54,7 @@ func New(opts Options) (*Limiter, error) {
 		peers:           newPeerTable(),
 		peerTimeoutNs:   int64(opts.PeerTimeout),
 		memberTimeoutNs: int64(opts.MemberTimeout),
+		reclaimAfterNs:  int64(opts.ReclaimAfter),
 		done:            make(chan struct{}),
 	}
 	for i := range l.shards {
@@ -136,8 +137,8 @@ func (l *Limiter) Allow(p *Policy, key string) Decision {
 
 // view is the peer state for a decision at now.
 func (l *Limiter) view(now int64) view {
-	return l.peers.view(now, l.peerTimeoutNs, l.memberTimeoutNs,
-		int(l.members.Load()), int(l.clusterSize.Load()))
+	return l.peers.view(now, viewParams{peerTimeout: l.peerTimeoutNs, memberTimeout: l.memberTimeoutNs,
+		reclaimAfter: l.reclaimAfterNs, members: int(l.members.Load()), clusterSize: int(l.clusterSize.Load())})
 }
 
 // hash is the 64-bit hash of k with a per-process seed; its top bits

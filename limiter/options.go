@@ -66,6 +66,11 @@ type Options struct {
 	// lets a silent peer's slot be reused. 0 means 1 s. At least
 	// PeerTimeout.
 	MemberTimeout time.Duration
+	// ReclaimAfter is, with ClusterSize, how long a peer membership still
+	// lists may be silent before a node whose other peers still make a
+	// majority takes its share of the limit back; 0 means 2 × PeerTimeout.
+	// At least PeerTimeout.
+	ReclaimAfter time.Duration
 	// MaxKeys caps tracked (policy, key, window) entries; 0 means
 	// DefaultMaxKeys. The effective cap is rounded down to a multiple of
 	// the shard count (64), and is at least 64.
@@ -104,6 +109,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PeerTimeout == 0 {
 		o.PeerTimeout = 4 * o.SyncInterval
 	}
+	if o.ReclaimAfter == 0 {
+		o.ReclaimAfter = 2 * o.PeerTimeout
+	}
 	if o.MemberTimeout == 0 {
 		o.MemberTimeout = time.Second
 	}
@@ -131,6 +139,8 @@ func (o Options) validate() error {
 			o.SyncInterval, MinSyncInterval, MaxSyncInterval)
 	case o.PeerTimeout < 2*o.SyncInterval:
 		return fmt.Errorf("%w: PeerTimeout %v below 2 × SyncInterval", ErrInvalidOptions, o.PeerTimeout)
+	case o.ReclaimAfter < o.PeerTimeout:
+		return fmt.Errorf("%w: ReclaimAfter %v below PeerTimeout", ErrInvalidOptions, o.ReclaimAfter)
 	case o.MemberTimeout < o.PeerTimeout:
 		return fmt.Errorf("%w: MemberTimeout %v below PeerTimeout", ErrInvalidOptions, o.MemberTimeout)
 	case o.MaxKeys < 0 || o.MaxMessagesPerSync < 0:

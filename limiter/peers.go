@@ -166,31 +166,53 @@ type view struct {
 	nFresh  int
 }
 
-// view computes freshness and the available share at now. members < 0
-// means membership is unknown: peers heard within memberTimeout count.
-// clusterSize > 0 is the configured cluster size, this node included: a
-// node that sees no majority of it alive may be on the minority side of
-// a partition, so the members it cannot see keep their shares.
-func (t *peerTable) view(now, peerTimeout, memberTimeout int64, members, clusterSize int) view {
+// viewParams are what a view depends on besides the peer table.
+type viewParams struct {
+	peerTimeout   int64 // fresh: heard within this
+	memberTimeout int64 // without membership: a member if heard within this
+	reclaimAfter  int64 // a majority takes back the share of peers silent this long
+	members       int   // other live members per membership; < 0 unknown
+	clusterSize   int   // configured cluster size, this node included; 0 unknown
+}
+
+// view computes freshness and the available share at now.
+//
+// Members are membership's count (or, when unknown, the peers heard
+// within memberTimeout). With a known cluster size two rules apply. A
+// node that sees no majority of the cluster alive may be on the minority
+// side of a partition: the members it cannot see keep their shares. A
+// node whose recently heard peers (within reclaimAfter) still make a
+// majority takes back the shares of the members that have gone silent
+// (dead, or cut off in a minority that keeps to its own share), without
+// waiting for membership to declare them dead.
+func (t *peerTable) view(now int64, p viewParams) view {
 	var v view
-	known := 0
+	known, recent := 0, 0
 	n := int(t.n.Load())
 	for i := 0; i < n; i++ {
 		age := now - t.slots[i].lastSeen.Load()
-		if age <= peerTimeout {
+		if age <= p.peerTimeout {
 			v.fresh |= 1 << uint(i)
 			v.nFresh++
 		}
-		if age <= memberTimeout {
+		if age <= p.memberTimeout {
 			known++
 		}
+		if age <= p.reclaimAfter {
+			recent++
+		}
 	}
+	members := p.members
 	if members < 0 {
 		members = known
 	}
 	v.members = max(members, v.nFresh)
-	if clusterSize > 0 && 2*(1+v.members) <= clusterSize {
-		v.members = clusterSize - 1
+	switch size := p.clusterSize; {
+	case size <= 0:
+	case 2*(1+v.members) <= size:
+		v.members = size - 1
+	case 2*(1+recent) > size && recent < v.members:
+		v.members = max(recent, v.nFresh)
 	}
 	v.scale = float64(1+v.nFresh) / float64(1+v.members)
 	return v

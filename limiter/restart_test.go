@@ -74,3 +74,28 @@ func TestMinorityKeepsFairShare(t *testing.T) {
 		t.Errorf("majority node admitted %d, want the whole limit 90", got)
 	}
 }
+
+// TestMajorityReclaimsSilentShare: with the cluster size known, two nodes
+// that still hear each other take a silent peer's share back after
+// ReclaimAfter, while membership still lists it, and what the peer
+// admitted before it went silent still counts.
+func TestMajorityReclaimsSilentShare(t *testing.T) {
+	c := newSimCluster(t, 3, func(_ int, o *Options) { o.ClusterSize = func() int { return 3 } })
+	p := &Policy{ID: 1, Limit: 90, Window: time.Minute}
+	c.sync()
+	if got := c.allowN(2, p, "k", 30); got != 30 {
+		t.Fatalf("n3 admitted %d of 30", got)
+	}
+	c.syncFor(2 * DefaultSyncInterval)
+	c.setDown(2, true) // silent; membership still lists it
+	o := c.nodes[0].opts
+	c.syncFor(o.PeerTimeout + DefaultSyncInterval)
+	if d := c.nodes[0].Allow(p, "k"); !d.Degraded {
+		t.Fatalf("within ReclaimAfter: %+v, want n3's share held back", d)
+	}
+	c.syncFor(o.ReclaimAfter)
+	d := c.nodes[0].Allow(p, "k")
+	if d.Degraded || d.Remaining != 90-30-2 {
+		t.Fatalf("after ReclaimAfter: %+v, want the whole limit less n3's 30 and 2 own", d)
+	}
+}
