@@ -52,15 +52,9 @@ func (c *aggCall) send(ctx context.Context, req *http.Request, key uint64) (*htt
 	up := c.up
 	var tried uint64
 	for attempt := 1; ; attempt++ {
-		t := up.balancer.pick(key, tried)
-		if t == nil && tried != 0 {
-			t = up.balancer.pick(key, 0) // every target tried: start over
-		}
-		if t == nil {
-			return nil, nil, fmt.Errorf("service %s: %w", up.name, errNoHealthyTarget)
-		}
-		if t.index < 64 {
-			tried |= 1 << t.index
+		t, err := up.nextTarget(key, &tried)
+		if err != nil {
+			return nil, nil, err
 		}
 		out := *req
 		u := *req.URL

@@ -69,16 +69,10 @@ func (x *exchange) send() (*http.Response, *target, error) {
 	}
 	var tried uint64
 	for attempt := 1; ; attempt++ {
-		t := up.balancer.pick(key, tried)
-		if t == nil && tried != 0 {
-			t = up.balancer.pick(key, 0) // every target tried: start over
-		}
-		if t == nil {
+		t, err := up.nextTarget(key, &tried)
+		if err != nil {
 			x.timer.Stop()
-			return nil, nil, fmt.Errorf("service %s: %w", up.name, errNoHealthyTarget)
-		}
-		if t.index < 64 {
-			tried |= 1 << t.index
+			return nil, nil, err
 		}
 		rc.upstream, rc.attempts = t.addr, attempt
 		resp, err := x.attempt(tmpl, t, attempt)

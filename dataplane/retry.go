@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -119,3 +120,20 @@ func (b *reqBody) Read(p []byte) (int, error) {
 
 // Close does nothing: the server closes the client's body.
 func (b *reqBody) Close() error { return nil }
+
+// nextTarget picks the target of the next attempt for key, preferring one
+// not yet tried (tried is a bit set of target indexes, updated), and
+// starting over when every target was tried.
+func (u *upstream) nextTarget(key uint64, tried *uint64) (*target, error) {
+	t := u.balancer.pick(key, *tried)
+	if t == nil && *tried != 0 {
+		t = u.balancer.pick(key, 0) // every target tried: start over
+	}
+	if t == nil {
+		return nil, fmt.Errorf("service %s: %w", u.name, errNoHealthyTarget)
+	}
+	if t.index < 64 {
+		*tried |= 1 << t.index
+	}
+	return t, nil
+}
