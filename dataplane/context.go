@@ -44,6 +44,7 @@ type RequestContext struct {
 	err       error // why the request failed, for the access log
 	status    int   // status to log when nothing was written (499)
 	abort     bool  // the upstream broke off mid-body: abort the response
+	complete  bool  // the answer was delivered whole: see ResponseComplete
 
 	// Observability: see observe.go and trace.go.
 	trace        traceContext
@@ -70,11 +71,21 @@ func (rc *RequestContext) Service() string {
 	return rc.route.service.name
 }
 
+// ResponseComplete reports, once next has returned, whether the answer was
+// delivered whole: the proxy copied the upstream's body to its end and
+// handed every byte to Writer, or the gateway answered with an error of
+// its own (Reject, or a failure such as 502 or 504). It is false when the
+// upstream broke off mid-body, the client went away, the connection was
+// upgraded, or nothing was proxied (a policy answered itself). A policy
+// that keeps a copy of a body of unknown length (no Content-Length) reads
+// it to tell a complete body from a truncated one.
+func (rc *RequestContext) ResponseComplete() bool { return rc.complete }
+
 // Reject answers the request with a gateway error: status, the JSON body
 // {"error":{"code","message","request_id"}} and the X-Tollgate-Error
 // header. A policy calls it instead of next.
 func (rc *RequestContext) Reject(status int, code, message string) {
-	rc.reason, rc.rejected = code, true
+	rc.reason, rc.rejected, rc.complete = code, true, true
 	writeError(rc.Writer, gatewayError{status, code, message}, rc.RequestID)
 }
 
@@ -93,4 +104,5 @@ func (rc *RequestContext) fail(err error) {
 		rc.Writer.Header().Set("Connection", "close")
 	}
 	writeError(rc.Writer, e, rc.RequestID)
+	rc.complete = true
 }

@@ -87,16 +87,42 @@ func (g *Gateway) startMirror(rc *RequestContext) *mirrorTee {
 	if up.hashed {
 		key = up.hash.key(rc)
 	}
+	route := rc.Route()
 	g.mirrors.Go(func() {
 		defer func() { <-m.slots }()
 		defer cancel()
-		sendMirror(req, up, key)
+		if ejected := sendMirror(req, up, key); ejected != "" {
+			g.mirrorEjected(route, up, ejected)
+		}
 	})
 	return tee
 }
 
+// mirrorEjected counts an ejection of a shadow target that a copy caused,
+// as the main path counts its own: by service and target. RouteMetrics
+// labels an ejection with its route's service, so it takes the metrics of
+// a route that serves the shadow service, or else asks Metrics for the
+// pair of the mirrored route and the shadow service. Ejections are rare
+// and this runs on the copy's goroutine, off the request path.
+func (g *Gateway) mirrorEjected(route string, up *upstream, target string) {
+	if g.opts.Metrics == nil {
+		return
+	}
+	if snap := g.snap.Load(); snap != nil && snap.metrics != nil {
+		for i, ri := range snap.router.routes {
+			if ri.service.name == up.name {
+				snap.metrics[i].Ejected(target)
+				return
+			}
+		}
+	}
+	g.opts.Metrics.Route(route, up.name).Ejected(target)
+}
+
 // mirrorRequest builds the copy: the same method, path (as the route sends
-// it, under the shadow's base path) and end-to-end headers.
+// it, under the shadow's base path) and end-to-end headers, with a
+// traceparent of its own: the request's trace, and a new span that is a
+// child of the gateway's (tracestate goes on as with the main request).
 func mirrorRequest(rc *RequestContext, up *upstream) *http.Request {
 	in := rc.Request
 	out := &http.Request{
@@ -108,27 +134,34 @@ func mirrorRequest(rc *RequestContext, up *upstream) *http.Request {
 	}
 	removeHopByHop(out.Header)
 	setForwarded(out.Header, in, rc.RequestID)
+	tc := rc.trace.child()
+	setTraceHeaders(out.Header, &tc)
 	return out
 }
 
 // sendMirror sends the copy to a target of up and discards the answer.
-func sendMirror(req *http.Request, up *upstream, key uint64) {
+// The outcome feeds up's passive health check like the main path's; it
+// returns the target's address when the copy got it ejected, else "".
+func sendMirror(req *http.Request, up *upstream, key uint64) (ejected string) {
 	t := up.balancer.pick(key, 0)
 	if t == nil {
 		closeBody(req)
-		return
+		return ""
 	}
 	req.URL.Host = t.addr
 	t.inflight.Add(1)
 	defer t.inflight.Add(-1)
+	status := 0
 	resp, err := up.transport.RoundTrip(req)
-	if err != nil {
-		up.observe(t, 0)
-		return
+	if err == nil {
+		status = resp.StatusCode
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, mirrorDrainBytes))
+		resp.Body.Close()
 	}
-	up.observe(t, resp.StatusCode)
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, mirrorDrainBytes))
-	resp.Body.Close()
+	if up.observe(t, status) {
+		return t.addr
+	}
+	return ""
 }
 
 func closeBody(req *http.Request) {

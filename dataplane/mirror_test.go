@@ -167,3 +167,107 @@ func TestMirrorTeeDropsLaggingCopy(t *testing.T) {
 	none.write([]byte("x"), nil) // no copy: no panic
 	none.abort()
 }
+
+// traceRecorder is an upstream that reports the traceparent and
+// tracestate of every request it gets.
+type traceRecorder struct {
+	url     string
+	headers chan [2]string
+}
+
+func newTraceRecorder(t *testing.T, answer string) *traceRecorder {
+	r := &traceRecorder{headers: make(chan [2]string, 16)}
+	r.url = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.headers <- [2]string{req.Header.Get(headerTraceparent), req.Header.Get(headerTracestate)}
+		_, _ = io.WriteString(w, answer)
+	})).URL
+	return r
+}
+
+// parseTP parses a traceparent the gateway sent, failing the test if it
+// is not valid.
+func parseTP(t *testing.T, who, s string) traceContext {
+	t.Helper()
+	var tc traceContext
+	if !tc.parse(s) {
+		t.Fatalf("%s got traceparent %q", who, s)
+	}
+	return tc
+}
+
+func TestMirrorCarriesGatewayTrace(t *testing.T) {
+	const clientTP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	primary, shadow := newTraceRecorder(t, "primary"), newTraceRecorder(t, "shadow")
+	gw := startGateway(t, mirrorConfig(primary.url, shadow.url, store.Mirror{}), Options{})
+	for _, tc := range []struct {
+		name string
+		hdr  []string
+	}{
+		{"joined", []string{"Traceparent", clientTP, "Tracestate", "vendor=x"}},
+		{"started", []string{"Tracestate", "vendor=x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp, body := gw.get(t, "/m", tc.hdr...); resp.StatusCode != 200 || string(body) != "primary" {
+				t.Fatalf("%d %q", resp.StatusCode, body)
+			}
+			mainH, shadowH := recv(t, primary.headers, "the main request"), recv(t, shadow.headers, "the copy")
+			main, copied := parseTP(t, "primary", mainH[0]), parseTP(t, "shadow", shadowH[0])
+			if copied.traceID != main.traceID || copied.flags != main.flags {
+				t.Errorf("copy %s, main %s: want the same trace and flags", shadowH[0], mainH[0])
+			}
+			if copied.parentID == main.parentID {
+				t.Errorf("copy and main request share the parent id %x", main.parentID)
+			}
+			if mainH[1] != shadowH[1] {
+				t.Errorf("tracestate: main %q, copy %q", mainH[1], shadowH[1])
+			}
+			if tc.name != "joined" {
+				return
+			}
+			client := parseTP(t, "client", clientTP)
+			if copied.traceID != client.traceID || copied.parentID == client.parentID {
+				t.Errorf("copy %s, client %s: want the client's trace, another parent", shadowH[0], clientTP)
+			}
+			if shadowH[1] != "vendor=x" {
+				t.Errorf("copy's tracestate %q, want the client's", shadowH[1])
+			}
+		})
+	}
+}
+
+func TestMirrorEjectionsCounted(t *testing.T) {
+	primary := newNamed(t, "primary")
+	failing := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	for _, tc := range []struct {
+		name        string
+		shadowRoute bool // a route of its own serves the shadow service
+	}{{"mirror only", false}, {"shadow also routed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mirrorConfig(primary.URL, failing.URL, store.Mirror{})
+			cfg.Services[1].HealthChecks = &store.HealthChecks{Passive: &store.PassiveHealthCheck{ConsecutiveFailures: 2}}
+			if tc.shadowRoute {
+				cfg.Routes = append(cfg.Routes, store.Route{Name: "direct", Service: "shadow", Paths: []string{"/s"}})
+			}
+			metrics := newFakeMetrics()
+			gw := startGateway(t, cfg, Options{Metrics: metrics})
+			for range 2 {
+				if code, body, err := fetch(gw.client, gw.url+"/m"); code != 200 || body != "primary" || err != nil {
+					t.Fatal(code, body, err)
+				}
+			}
+			ctx, cancel := contextWithTimeout()
+			defer cancel()
+			if err := gw.Shutdown(ctx); err != nil { // waits for the copies
+				t.Fatal(err)
+			}
+			metrics.mu.Lock()
+			defer metrics.mu.Unlock()
+			want := "shadow/" + strings.TrimPrefix(failing.URL, "http://")
+			if !slices.Equal(metrics.ejected, []string{want}) {
+				t.Errorf("ejections %v, want [%s]", metrics.ejected, want)
+			}
+		})
+	}
+}

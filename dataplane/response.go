@@ -38,6 +38,7 @@ func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTime
 	for k, vv := range resp.Trailer {
 		h[http.TrailerPrefix+k] = vv
 	}
+	rc.complete = true
 }
 
 // copyBody streams src to dst, flushing after each write when f is set,

@@ -130,6 +130,17 @@ func (tc *traceContext) traceparent() string {
 	return string(b[:])
 }
 
+// child returns the context of a further call the gateway makes within
+// its span (a mirror copy): the same trace and flags, the gateway's span
+// as the parent and a new span id of its own, so that the callee's
+// traceparent names this call rather than the gateway's main one.
+func (tc *traceContext) child() traceContext {
+	c := *tc
+	c.parentID = tc.spanID
+	fillRandom(c.spanID[:])
+	return c
+}
+
 // setTraceHeaders puts the gateway's traceparent on an outbound request's
 // headers (cloned from the client's). The client's tracestate goes on
 // only with the trace it belongs to.

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"maps"
 	"net/http"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 
 // capture is the Writer of a request the cache fetches: it streams the
 // response to the client while keeping a copy of its body, up to the
-// entry cap, for the cache. The inner chain writes its header fields into
+// entry cap, for the cache. A body without Content-Length (chunked) is
+// kept too, and counts as complete only when the data plane says it
+// delivered it whole (dataplane.RequestContext.ResponseComplete). The inner chain writes its header fields into
 // a map of capture's own (a copy of the client's at the start), so the
 // fields the upstream set can be told from those that outer policies set.
 // When the client's own If-None-Match or If-Modified-Since matches a 200,
@@ -33,11 +36,15 @@ type capture struct {
 	respTime    time.Time
 	fresh       freshness
 	storable    bool  // RFC 9111 and the config allow storing it
-	tooBig      bool  // the body is over the cap or of unknown length
+	tooBig      bool  // the body is over the cap, or its length is invalid
 	keep        bool  // the body is still being copied
-	want        int64 // the body's length
+	want        int64 // the body's length; -1: unknown (no Content-Length)
 	body        []byte
 	failed      bool // a write to the client failed
+	// delivered is the data plane's word that the body reached its end
+	// (set after the inner chain returns); it completes a body of
+	// unknown length.
+	delivered bool
 }
 
 // newCapture wraps w for a request; auth says it carried credentials.
@@ -94,14 +101,20 @@ func (c *capture) WriteHeader(code int) {
 	c.w.WriteHeader(code)
 }
 
-// sizeBody decides whether the body is copied: only when its length is
-// known and within the cap, so that a truncated body is never stored.
+// sizeBody decides whether the body is copied: when its declared length
+// is within the cap, or when it has none (it is then copied until it
+// outgrows the cap, and kept only if delivered whole).
 func (c *capture) sizeBody(code int) {
 	if c.head || code == http.StatusNoContent {
 		c.keep = true
 		return
 	}
-	n, err := strconv.ParseInt(c.header.Get("Content-Length"), 10, 64)
+	cl, ok := c.header["Content-Length"]
+	if !ok {
+		c.keep, c.want = true, -1
+		return
+	}
+	n, err := strconv.ParseInt(cl[0], 10, 64)
 	if err != nil || n < 0 || n > c.maxEntry {
 		c.tooBig = true
 		return
@@ -131,11 +144,7 @@ func (c *capture) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	if c.keep {
-		if int64(len(c.body)+len(b)) > c.want {
-			c.keep, c.body = false, nil
-		} else {
-			c.body = append(c.body, b...)
-		}
+		c.copyBody(b)
 	}
 	if c.silent {
 		return len(b), nil
@@ -145,6 +154,20 @@ func (c *capture) Write(b []byte) (int, error) {
 		c.failed = true
 	}
 	return n, err
+}
+
+// copyBody keeps b while the body stays within its declared length, or
+// within the cap when it declared none.
+func (c *capture) copyBody(b []byte) {
+	n := int64(len(c.body) + len(b))
+	switch {
+	case c.want >= 0 && n > c.want:
+		c.keep, c.body = false, nil
+	case c.want < 0 && n > c.maxEntry:
+		c.keep, c.body, c.tooBig = false, nil, true
+	default:
+		c.body = append(c.body, b...)
+	}
 }
 
 // Flush sends buffered data to the client.
@@ -160,9 +183,30 @@ func (c *capture) Flush() {
 // Unwrap lets http.ResponseController reach the client's writer.
 func (c *capture) Unwrap() http.ResponseWriter { return c.w }
 
-// complete reports whether the whole body was copied and sent.
+// complete reports whether the whole body was copied and sent: all its
+// declared length, or, without one, all the data plane delivered.
 func (c *capture) complete() bool {
-	return c.keep && !c.failed && (c.head || c.status == http.StatusNoContent || int64(len(c.body)) == c.want)
+	if !c.keep || c.failed {
+		return false
+	}
+	switch {
+	case c.head || c.status == http.StatusNoContent:
+		return true
+	case c.want < 0:
+		return c.delivered
+	}
+	return int64(len(c.body)) == c.want
+}
+
+// storedBody returns the body to store. A body that came without
+// Content-Length is copied to its exact size, and h (the stored fields)
+// gets its Content-Length, so that a hit declares its length.
+func (c *capture) storedBody(h http.Header) []byte {
+	if c.want >= 0 || c.head || c.status == http.StatusNoContent {
+		return c.body
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(c.body))}
+	return bytes.Clone(c.body)
 }
 
 // stored returns the fields to store: those the inner chain set, without

@@ -9,9 +9,12 @@
 // 304 when it matches. Concurrent misses on one key send one request
 // upstream; the others wait for it and are served its response.
 //
-// Only responses with a Content-Length are stored: without one the policy
-// cannot tell a body the upstream broke off from a complete one.
-// Responses that set cookies are never stored. Each node has its own
+// A response with a Content-Length is stored when its body reached that
+// length. One without (chunked) is stored, with the Content-Length of
+// what was received, only when the data plane reports that it delivered
+// the body to its end (dataplane.RequestContext.ResponseComplete): a body
+// the upstream broke off is never stored. Bodies over max_entry_bytes
+// stream through uncached either way. Responses that set cookies are never stored. Each node has its own
 // cache: a purge, or the invalidation after an unsafe request, clears
 // this node's only.
 //

@@ -26,6 +26,7 @@ func (p *Policy) fetch(rc *dataplane.RequestContext, next dataplane.Handler, k k
 	rc.Request, rc.Writer, rc.CacheStatus = out, c, StatusMiss
 	reqTime := p.now()
 	next(rc)
+	c.delivered = rc.ResponseComplete()
 	rc.Request, rc.Writer = in, w
 	switch {
 	case !c.wroteHeader:
@@ -57,7 +58,8 @@ func (p *Policy) keep(c *capture, req http.Header, reqTime time.Time) *entry {
 	if c.fresh.ttl(p.ttl, p.maxTTL) <= 0 && !hasValidator(h) {
 		return nil
 	}
-	return newEntry(c.status, h, c.body, req, c.fresh, initialAge(c.header, reqTime, c.respTime), c.respTime)
+	body := c.storedBody(h)
+	return newEntry(c.status, h, body, req, c.fresh, initialAge(c.header, reqTime, c.respTime), c.respTime)
 }
 
 // passable reports whether a response that was not stored tells that
