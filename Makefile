@@ -42,7 +42,7 @@ test:
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
 ## decoder and validator, the route matcher, the limiter's gossip message
-## decoder and the JWT path. Failing inputs land in testdata/fuzz as
+## decoder, the JWT path and the JSON field shaper (upstream bodies). Failing inputs land in testdata/fuzz as
 ## regression cases that plain `go test` then runs.
 FUZZTIME ?= 30s
 fuzz:
@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRouteMatch$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./limiter
 	$(GO) test -run='^$$' -fuzz='^FuzzJWT$$' -fuzztime=$(FUZZTIME) ./internal/auth
+	$(GO) test -run='^$$' -fuzz='^FuzzRuleApply$$' -fuzztime=$(FUZZTIME) ./internal/shape
 
 ## test-short: quick unit tests only.
 test-short:

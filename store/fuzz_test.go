@@ -21,6 +21,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("services:\n  - name: a\n    url: http://a\n    connect_timeout: 250ms\nroutes:\n  - name: r\n    service: a\n    hosts: ['*.x.io']\n"), true)
 	f.Add([]byte("- a\n- b\n"), true)
 	f.Add([]byte(`[1, 2]`), false)
+	f.Add([]byte(`{"services":[{"name":"u","url":"http://u:1"},{"name":"o","url":"http://o:1"}],
+		"routes":[{"name":"d","paths":["/d/{id}"],"aggregate":{"on_error":"partial","calls":[
+			{"name":"user","service":"u","path":"/users/{id}","timeout":"300ms","required":true},
+			{"name":"orders","service":"o","path":"/orders?u={id}&c={consumer}"}]}}],
+		"plugins":[{"name":"cache","route":"d","config":{"ttl":"30s","key":["consumer"]}},
+			{"name":"response-shape","route":"d","config":{"include":["user.id"],"groups":{"m":{"exclude":["orders"]}}}}]}`), false)
 
 	f.Fuzz(func(t *testing.T, data []byte, yaml bool) {
 		ct := "application/json"
