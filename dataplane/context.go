@@ -53,6 +53,7 @@ type RequestContext struct {
 	rejected     bool          // reason came from a policy's Reject
 	metrics      RouteMetrics  // the route's; nil without Options.Metrics or a route
 	record       AccessRecord  // filled when the request ends; reused
+	spans        spanState     // this request's span steps: see spans.go
 }
 
 // Route returns the name of the matched route ("" when none matched).

@@ -28,7 +28,7 @@ type Options struct {
 	// TraceSample is the fraction, in [0, 1], of the traces the gateway
 	// starts (for requests without a valid traceparent) that it marks
 	// sampled; see trace.go. Requests that bring a trace keep its flag.
-	// 0 marks none.
+	// 0 marks none. A config's tracing section replaces it (spans.go).
 	TraceSample float64
 	// NodeID identifies this node; it is logged when a listener starts.
 	NodeID string
@@ -52,6 +52,9 @@ type Options struct {
 	// limits, ...), outermost first; the route's own header transforms
 	// run after it. Nil means none. An error rejects the config.
 	Policies func(cfg *store.Config, route *store.Route) ([]Policy, error)
+	// Spans receives the span of every sampled request while the config
+	// has a tracing section (see spans.go). Nil records none.
+	Spans SpanRecorder
 }
 
 // withDefaults returns o with every zero value replaced by its default.
@@ -105,6 +108,7 @@ type snapshot struct {
 	router  *router
 	certs   certTable
 	metrics []RouteMetrics // by route index (compiledRoute.order); nil without Options.Metrics
+	trace   traceSettings  // sampling of new traces, and whether spans are recorded
 }
 
 // New returns a Gateway that answers 503 until its first Update.
@@ -150,7 +154,8 @@ func (g *Gateway) Update(cfg *store.Config) error {
 	}
 	unused := g.transports.attach(r.services)
 	live := g.startUpstreams(r.services)
-	prev := g.snap.Swap(&snapshot{version: cfg.Version, router: r, certs: certs, metrics: g.routeMetrics(r)})
+	prev := g.snap.Swap(&snapshot{version: cfg.Version, router: r, certs: certs, metrics: g.routeMetrics(r),
+		trace: g.tracingOf(cfg)})
 	g.forgetRoutes(prev, r)
 	g.certs = certCache
 	g.stopUpstreams(live)
@@ -173,7 +178,7 @@ func (g *Gateway) buildChains(cfg *store.Config, r *router) error {
 			}
 		}
 		ri.chain = append(chain, ri.chain...)
-		ri.handler = chainHandler(ri.chain, g.proxy)
+		ri.handler = chainHandler(timedChain(g.tracingOf(cfg), ri.chain, g.proxy))
 	}
 	return nil
 }
@@ -250,7 +255,7 @@ func (g *Gateway) begin(w http.ResponseWriter, r *http.Request) *RequestContext 
 	rc := g.rcs.Get().(*RequestContext)
 	rc.start = time.Now()
 	rc.RequestID = g.ids.id(r.Header.Get(headerRequestID))
-	rc.trace = startTrace(r.Header, g.sampler)
+	g.traceRequest(rc, r.Header)
 	w.Header()[headerRequestID] = []string{rc.RequestID}
 	rc.rw = responseWriter{ResponseWriter: w}
 	rc.Writer = &rc.rw

@@ -72,6 +72,9 @@ func (g *Gateway) finish(rc *RequestContext) {
 		m.Request(rec)
 	}
 	g.logAccess(rc.Request.Context(), rec)
+	if rc.spans.on {
+		g.recordSpan(rc)
+	}
 }
 
 // fillRecord writes what rc knows about the finished request into rec.

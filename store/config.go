@@ -22,6 +22,8 @@ type Config struct {
 	Consumers    []Consumer    `json:"consumers,omitempty"`
 	Plugins      []Plugin      `json:"plugins,omitempty"`
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Tracing exports the gateway's spans over OTLP; nil exports none.
+	Tracing *Tracing `json:"tracing,omitempty"`
 	// AdminTokens are the admin API's bearer tokens, kept hashed. They
 	// are managed through the admin API's /v1/tokens endpoints, never
 	// shown back, and carried over unchanged by other writes.

@@ -120,10 +120,11 @@ func (c Consumer) Redacted() Consumer {
 	return out
 }
 
-// WithRedactedCredentials returns a shallow copy of c whose consumers are
-// Redacted. c is not modified.
+// WithRedactedCredentials returns a shallow copy of c whose consumers and
+// tracing section are Redacted. c is not modified.
 func (c *Config) WithRedactedCredentials() *Config {
 	out := *c
+	out.Tracing = c.Tracing.Redacted()
 	if c.Consumers != nil {
 		out.Consumers = make([]Consumer, len(c.Consumers))
 		for i, cons := range c.Consumers {
@@ -136,12 +137,14 @@ func (c *Config) WithRedactedCredentials() *Config {
 // RestoreRedactedCredentials puts back, from prev, the secrets that a
 // client sent as RedactedValue (it read a redacted document, changed it
 // and wrote it back): a key hash by consumer and key_id, a JWT secret by
-// consumer and key. A redacted value without a match stays, and Validate
-// rejects it. c is modified; it must be a freshly decoded document.
+// consumer and key, a tracing header by name. A redacted value without a
+// match stays, and Validate rejects it. c is modified; it must be a
+// freshly decoded document.
 func (c *Config) RestoreRedactedCredentials(prev *Config) {
 	if prev == nil {
 		return
 	}
+	c.Tracing.restoreRedacted(prev.Tracing)
 	for i := range c.Consumers {
 		cons := &c.Consumers[i]
 		old := prev.consumer(cons.Username)

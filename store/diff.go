@@ -18,6 +18,7 @@ const (
 	KindConsumer    = "consumer"
 	KindPlugin      = "plugin"
 	KindCertificate = "certificate"
+	KindTracing     = "tracing"
 	KindAdminToken  = "admin_token"
 )
 
@@ -91,6 +92,7 @@ func DiffConfigs(from, to *Config) Diff {
 	add(diffList(KindConsumer, from.Consumers, to.Consumers, func(c Consumer) string { return c.Username }, redactConsumer))
 	add(diffList(KindPlugin, from.Plugins, to.Plugins, PluginID, nil))
 	add(diffList(KindCertificate, from.Certificates, to.Certificates, func(c Certificate) string { return c.Name }, redactCertificate))
+	add(diffList(KindTracing, tracingList(from.Tracing), tracingList(to.Tracing), func(Tracing) string { return KindTracing }, redactTracing))
 	add(diffList(KindAdminToken, from.AdminTokens, to.AdminTokens, func(t AdminToken) string { return t.Name }, redactToken))
 	for _, c := range d.Changes {
 		switch c.Op {

@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 	v.plugins(c.Plugins, services, c.Routes)
 	v.certificates(c.Certificates)
 	v.certificateSNIs(c.Certificates)
+	v.tracing(c.Tracing)
 	if len(v.errs) > 0 {
 		return &ValidationError{Errors: v.errs}
 	}

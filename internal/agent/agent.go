@@ -144,6 +144,8 @@ func (a *Agent) start() error {
 	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
+	} else {
+		a.applyTracing(st.Current())
 	}
 	if err := a.listen(); err != nil {
 		return err
@@ -269,6 +271,7 @@ func (a *Agent) newNode() error {
 			a.log.Error("applied config does not compile; keeping the previous one", "version", cfg.Version, "err", err)
 			return
 		}
+		a.applyTracing(cfg)
 		node.SetServedVersion(cfg.Version)
 	})
 	return nil
@@ -321,9 +324,9 @@ func (a *Agent) Store() *store.Store { return a.store }
 func (a *Agent) Failed() <-chan error { return a.failed }
 
 // Stop shuts the node down in the documented order: stop ingress (admin
-// and data plane, letting in-flight requests finish), write out the access
-// log, transfer leadership and close Raft and gossip, then close the bbolt
-// store.
+// and data plane, letting in-flight requests finish), flush spans and
+// write out the access log, transfer leadership and close Raft and
+// gossip, then close the bbolt store.
 func (a *Agent) Stop() error {
 	if a.cancel != nil {
 		a.cancel()
@@ -341,7 +344,7 @@ func (a *Agent) Stop() error {
 	} else if a.httpLn != nil {
 		a.httpLn.Close()
 	}
-	errs = append(errs, a.obs.close()) // once requests are done: writes out the access log
+	errs = append(errs, a.obs.close(ctx)) // once requests are done: flushes spans, writes out the access log
 	if a.limiter != nil {
 		a.limiter.Close()
 	}

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,14 +11,18 @@ import (
 	"github.com/tollgate/tollgate/dataplane"
 	"github.com/tollgate/tollgate/internal/accesslog"
 	"github.com/tollgate/tollgate/internal/metrics"
+	"github.com/tollgate/tollgate/internal/tracing"
+	"github.com/tollgate/tollgate/store"
 )
 
 // observability is what the node measures and logs: one Prometheus
-// registry for everything /metrics serves, and the access log.
+// registry for everything /metrics serves, the access log, and the span
+// exporter that the config's tracing section turns on.
 type observability struct {
 	registry  *prometheus.Registry
 	dataplane *metrics.DataPlane
 	accessLog *accesslog.Log // nil when off
+	spans     *tracing.Exporter
 }
 
 // newObservability builds the registry (Go runtime and process metrics,
@@ -30,6 +36,7 @@ func (a *Agent) newObservability() error {
 		metrics.NewClusterCollector(a.node), metrics.NewLimiterCollector(a.limiter))
 	a.obs.registry = reg
 	a.obs.dataplane = metrics.NewDataPlane(reg)
+	a.obs.spans = tracing.New(tracing.Options{NodeID: a.cfg.NodeID, Logger: a.log.With("component", "tracing")})
 	opts := accesslog.Options{Sample: a.cfg.AccessLogSample}
 	var err error
 	if a.cfg.AccessLog == "" {
@@ -46,11 +53,12 @@ func (a *Agent) newObservability() error {
 	return nil
 }
 
-// observed adds the metrics, access log and trace sampling to the data
-// plane's options.
+// observed adds the metrics, access log, trace sampling and span export
+// to the data plane's options.
 func (a *Agent) observed(o dataplane.Options) dataplane.Options {
 	o.Metrics = a.obs.dataplane
 	o.TraceSample = a.cfg.TraceSample
+	o.Spans = a.obs.spans
 	o.AccessLog = discardAccess{}
 	if a.obs.accessLog != nil {
 		o.AccessLog = a.obs.accessLog
@@ -58,12 +66,25 @@ func (a *Agent) observed(o dataplane.Options) dataplane.Options {
 	return o
 }
 
-// close writes out and closes the access log.
-func (o *observability) close() error {
-	if o.accessLog == nil {
-		return nil
+// applyTracing gives the span exporter the tracing section of a config
+// the data plane now serves.
+func (a *Agent) applyTracing(cfg *store.Config) {
+	if err := a.obs.spans.Update(cfg.Tracing); err != nil {
+		a.log.Error("tracing section not applied; keeping the previous one", "version", cfg.Version, "err", err)
 	}
-	return o.accessLog.Close()
+}
+
+// close flushes the queued spans (within ctx) and writes out and closes
+// the access log.
+func (o *observability) close(ctx context.Context) error {
+	var errs []error
+	if o.spans != nil {
+		errs = append(errs, o.spans.Close(ctx))
+	}
+	if o.accessLog != nil {
+		errs = append(errs, o.accessLog.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // discardAccess is the access log when it is off.

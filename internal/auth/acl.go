@@ -42,6 +42,9 @@ func permitted(cfg ACLConfig, groups []string) bool {
 	return len(cfg.Allow) == 0 || inAny(cfg.Allow)
 }
 
+// Name names the policy in recorded spans (dataplane.Named).
+func (p *ACL) Name() string { return "auth:acl" }
+
 // Wrap answers 403 for an anonymous request or a consumer the ACL does
 // not allow, and otherwise runs next.
 func (p *ACL) Wrap(next dataplane.Handler) dataplane.Handler {

@@ -160,6 +160,9 @@ func (p *JWT) Close() error {
 	return p.own.Close()
 }
 
+// Name names the policy in recorded spans (dataplane.Named).
+func (p *JWT) Name() string { return "auth:jwt" }
+
 // Wrap authenticates each request before next runs: 401 without a valid
 // token, 403 when it lacks a required scope.
 func (p *JWT) Wrap(next dataplane.Handler) dataplane.Handler {

@@ -69,6 +69,9 @@ func NewKeyAuth(cfg KeyAuthConfig, consumers []store.Consumer, opts Options) (*K
 	return p, nil
 }
 
+// Name names the policy in recorded spans (dataplane.Named).
+func (p *KeyAuth) Name() string { return "auth:key-auth" }
+
 // Wrap authenticates each request by its API key before next runs.
 func (p *KeyAuth) Wrap(next dataplane.Handler) dataplane.Handler {
 	return func(rc *dataplane.RequestContext) {

@@ -85,6 +85,9 @@ func (p *Policy) Close() error {
 // Store returns the policy's Store.
 func (p *Policy) Store() *Store { return p.store }
 
+// Name names the policy in recorded spans (dataplane.Named).
+func (p *Policy) Name() string { return "cache" }
+
 // Wrap answers GET and HEAD requests from the cache when it can, and
 // otherwise passes them on and stores what comes back.
 func (p *Policy) Wrap(next dataplane.Handler) dataplane.Handler {

@@ -78,6 +78,9 @@ func policyID(scope string, cfg store.RateLimitConfig) uint32 {
 	return h.Sum32()
 }
 
+// Name names the policy in recorded spans (dataplane.Named).
+func (p *Policy) Name() string { return "rate-limit" }
+
 // Wrap decides each request before next runs.
 func (p *Policy) Wrap(next dataplane.Handler) dataplane.Handler {
 	return func(rc *dataplane.RequestContext) {

@@ -54,6 +54,9 @@ func (p *Policy) ruleFor(consumer string) *rule {
 	return p.def
 }
 
+// Name names the policy in recorded spans (dataplane.Named).
+func (p *Policy) Name() string { return "response-shape" }
+
 // Wrap shapes the answer of next when a rule applies. It asks the
 // upstream for an uncompressed answer, which it can shape.
 func (p *Policy) Wrap(next dataplane.Handler) dataplane.Handler {
