@@ -3,6 +3,7 @@ package limiter
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // peerSlot is what this node knows about one peer. Atomics are read on the
@@ -104,6 +105,18 @@ func (t *peerTable) incarnationSlot(id string, inc uint64, cur int, now, reuseAf
 	old := &t.slots[cur]
 	t.echoes = append(t.echoes, echo{to: id, inc: inc, slot: cur, gen: old.gen.Load(), rounds: echoRounds})
 	return j, true
+}
+
+// ages returns the time since each peer's current incarnation was last
+// heard, at now.
+func (t *peerTable) ages(now int64) []PeerAge {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]PeerAge, 0, len(t.byID))
+	for id, i := range t.byID {
+		out = append(out, PeerAge{ID: id, Age: time.Duration(max(now-t.slots[i].lastSeen.Load(), 0))})
+	}
+	return out
 }
 
 // takeEchoes returns the echoes due this sync round.

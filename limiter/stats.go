@@ -1,6 +1,9 @@
 package limiter
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // counters are the limiter's running totals.
 type counters struct {
@@ -28,6 +31,15 @@ type Stats struct {
 	// EchoesSent counts messages echoing a restarted peer's counts back
 	// to it; EchoesMerged those received and merged here (see echo.go).
 	EchoesSent, EchoesMerged uint64
+	// Peers is, for each peer heard from (its current incarnation), how
+	// long ago its last message arrived: the age of its counts here.
+	Peers []PeerAge
+}
+
+// PeerAge is the time since a peer's last gossip message.
+type PeerAge struct {
+	ID  string
+	Age time.Duration
 }
 
 // Stats returns current counts; it takes every shard lock briefly.
@@ -45,6 +57,7 @@ func (l *Limiter) Stats() Stats {
 		EchoesSent:   l.stats.echoesSent.Load(),
 		EchoesMerged: l.stats.echoesMerged.Load(),
 	}
+	st.Peers = l.peers.ages(l.now().UnixNano())
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()

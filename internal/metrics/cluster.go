@@ -100,6 +100,7 @@ type limiterCollector struct {
 	src                                 LimiterSource
 	keys, fresh, members, overflowed    *prometheus.Desc
 	sent, sendErrors, received, invalid *prometheus.Desc
+	echoes, peerAge                     *prometheus.Desc
 }
 
 // NewLimiterCollector returns a collector of rate-limiter metrics.
@@ -117,11 +118,14 @@ func NewLimiterCollector(src LimiterSource) prometheus.Collector {
 		sendErrors: d("send_errors_total", "Gossip sends that failed."),
 		received:   d("messages_received_total", "Gossip messages received."),
 		invalid:    d("messages_malformed_total", "Gossip messages rejected as malformed."),
+		echoes:     d("echoes_merged_total", "Echoes of this node's counts from before a restart, merged."),
+		peerAge: prometheus.NewDesc("tollgate_limiter_peer_sync_age_seconds",
+			"Time since each peer's last rate-limit gossip message (the age of its counts here).", []string{"peer"}, nil),
 	}
 }
 
 func (c *limiterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.keys, c.fresh, c.members, c.overflowed, c.sent, c.sendErrors, c.received, c.invalid} {
+	for _, d := range []*prometheus.Desc{c.keys, c.fresh, c.members, c.overflowed, c.sent, c.sendErrors, c.received, c.invalid, c.echoes, c.peerAge} {
 		ch <- d
 	}
 }
@@ -140,6 +144,10 @@ func (c *limiterCollector) Collect(ch chan<- prometheus.Metric) {
 	k(c.sendErrors, st.SendErrors)
 	k(c.received, st.Received)
 	k(c.invalid, st.Malformed)
+	k(c.echoes, st.EchoesMerged)
+	for _, p := range st.Peers {
+		ch <- prometheus.MustNewConstMetric(c.peerAge, prometheus.GaugeValue, p.Age.Seconds(), p.ID)
+	}
 }
 
 func boolFloat(b bool) float64 {

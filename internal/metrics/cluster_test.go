@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tollgate/tollgate/cluster"
+	"github.com/tollgate/tollgate/internal/waitfor"
 	"github.com/tollgate/tollgate/limiter"
 	"github.com/tollgate/tollgate/store"
 )
@@ -93,5 +95,45 @@ tollgate_limiter_keys 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tollgate_limiter_keys"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// loopback hands every gossip message straight to one receiver.
+type loopback struct{ to *limiter.Limiter }
+
+func (l loopback) SendGossip(_ byte, msg []byte) error { l.to.HandleMessage(msg); return nil }
+
+// TestLimiterPeerSyncAge: a peer that gossips shows up with the age of
+// its last message.
+func TestLimiterPeerSyncAge(t *testing.T) {
+	lim, err := limiter.New(limiter.Options{NodeID: "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lim.Close()
+	peer, err := limiter.New(limiter.Options{NodeID: "m2", Transport: loopback{lim}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Start(context.Background())
+	defer peer.Close()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewLimiterCollector(lim))
+	waitfor.Condition(t, 5*time.Second, "m2's sync age", func() bool {
+		n, err := testutil.GatherAndCount(reg, "tollgate_limiter_peer_sync_age_seconds")
+		return err == nil && n == 1
+	})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "tollgate_limiter_peer_sync_age_seconds" {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if m.GetLabel()[0].GetValue() != "m2" || m.GetGauge().GetValue() > 1 {
+			t.Fatalf("peer age metric %v", m)
+		}
 	}
 }
