@@ -190,6 +190,7 @@ func (g *Gateway) startUpstreams(ups []*upstream) map[string]*upstream {
 	for _, u := range ups {
 		live[u.name] = u
 		if g.upstreams[u.name] != u {
+			u.onEject = g.countEjection
 			u.start(g.log)
 		}
 	}

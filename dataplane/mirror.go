@@ -87,36 +87,12 @@ func (g *Gateway) startMirror(rc *RequestContext) *mirrorTee {
 	if up.hashed {
 		key = up.hash.key(rc)
 	}
-	route := rc.Route()
 	g.mirrors.Go(func() {
 		defer func() { <-m.slots }()
 		defer cancel()
-		if ejected := sendMirror(req, up, key); ejected != "" {
-			g.mirrorEjected(route, up, ejected)
-		}
+		sendMirror(req, up, key)
 	})
 	return tee
-}
-
-// mirrorEjected counts an ejection of a shadow target that a copy caused,
-// as the main path counts its own: by service and target. RouteMetrics
-// labels an ejection with its route's service, so it takes the metrics of
-// a route that serves the shadow service, or else asks Metrics for the
-// pair of the mirrored route and the shadow service. Ejections are rare
-// and this runs on the copy's goroutine, off the request path.
-func (g *Gateway) mirrorEjected(route string, up *upstream, target string) {
-	if g.opts.Metrics == nil {
-		return
-	}
-	if snap := g.snap.Load(); snap != nil && snap.metrics != nil {
-		for i, ri := range snap.router.routes {
-			if ri.service.name == up.name {
-				snap.metrics[i].Ejected(target)
-				return
-			}
-		}
-	}
-	g.opts.Metrics.Route(route, up.name).Ejected(target)
 }
 
 // mirrorRequest builds the copy: the same method, path (as the route sends
@@ -140,13 +116,13 @@ func mirrorRequest(rc *RequestContext, up *upstream) *http.Request {
 }
 
 // sendMirror sends the copy to a target of up and discards the answer.
-// The outcome feeds up's passive health check like the main path's; it
-// returns the target's address when the copy got it ejected, else "".
-func sendMirror(req *http.Request, up *upstream, key uint64) (ejected string) {
+// The outcome feeds up's passive health check like the main path's (and
+// an ejection it causes is counted like theirs).
+func sendMirror(req *http.Request, up *upstream, key uint64) {
 	t := up.balancer.pick(key, 0)
 	if t == nil {
 		closeBody(req)
-		return ""
+		return
 	}
 	req.URL.Host = t.addr
 	t.inflight.Add(1)
@@ -158,10 +134,7 @@ func sendMirror(req *http.Request, up *upstream, key uint64) (ejected string) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, mirrorDrainBytes))
 		resp.Body.Close()
 	}
-	if up.observe(t, status) {
-		return t.addr
-	}
-	return ""
+	up.observe(t, status)
 }
 
 func closeBody(req *http.Request) {

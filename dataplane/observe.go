@@ -17,6 +17,10 @@ type Metrics interface {
 	// Forget is called after an Update for every route (with its service)
 	// that the new version no longer has, so its series can go.
 	Forget(route, service string)
+	// Ejected counts a target of service taken out of rotation by the
+	// passive health check, whatever traffic (a request, a mirror copy,
+	// an aggregate call) caused it. It may be called concurrently.
+	Ejected(service, target string)
 }
 
 // RouteMetrics counts one route's requests. Its methods are called on the
@@ -24,9 +28,6 @@ type Metrics interface {
 type RouteMetrics interface {
 	// Request counts a finished request.
 	Request(rec *AccessRecord)
-	// Ejected counts a target of the route's service taken out of
-	// rotation by the passive health check.
-	Ejected(target string)
 }
 
 // routeMetrics resolves the RouteMetrics of every route of a compiled
@@ -110,11 +111,11 @@ func (rc *RequestContext) timeUpstream(start time.Time) {
 	rc.upstreamTime = time.Since(start)
 }
 
-// observe records the outcome of one attempt on t for the passive health
-// check, and counts an ejection it causes.
-func (x *exchange) observe(t *target, status int) {
-	if x.up.observe(t, status) && x.rc.metrics != nil {
-		x.rc.metrics.Ejected(t.addr)
+// countEjection reports an ejection to Options.Metrics; every upstream
+// calls it (see upstream.onEject).
+func (g *Gateway) countEjection(service, target string) {
+	if g.opts.Metrics != nil {
+		g.opts.Metrics.Ejected(service, target)
 	}
 }
 

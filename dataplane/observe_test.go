@@ -58,10 +58,10 @@ func (r *fakeRouteMetrics) Request(rec *AccessRecord) {
 	r.m.requests[r.route] = append(r.m.requests[r.route], *rec)
 }
 
-func (r *fakeRouteMetrics) Ejected(target string) {
-	r.m.mu.Lock()
-	defer r.m.mu.Unlock()
-	r.m.ejected = append(r.m.ejected, r.service+"/"+target)
+func (m *fakeMetrics) Ejected(service, target string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ejected = append(m.ejected, service+"/"+target)
 }
 
 func (m *fakeMetrics) count(route string) int {

@@ -108,11 +108,11 @@ func (x *exchange) attempt(tmpl *http.Request, t *target, n int) (*http.Response
 		t.inflight.Add(-1)
 		// A client that left or sent too much says nothing about t.
 		if b := x.rc.body; x.rc.Request.Context().Err() == nil && (b == nil || !b.tooLarge.Load()) {
-			x.observe(t, 0)
+			x.up.observe(t, 0)
 		}
 		return nil, err
 	}
-	x.observe(t, resp.StatusCode)
+	x.up.observe(t, resp.StatusCode)
 	if !x.timer.Stop() { // the headers won the race, but the body is already cancelled
 		resp.Body.Close()
 		t.inflight.Add(-1)

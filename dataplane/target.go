@@ -67,7 +67,8 @@ func (p *passiveCheck) failed(status int) bool {
 }
 
 // observe records the outcome of one attempt on t: status 0 means the
-// attempt failed without an answer. It reports whether t got ejected.
+// attempt failed without an answer. It reports whether t got ejected, and
+// then tells onEject.
 func (up *upstream) observe(t *target, status int) (ejected bool) {
 	p := up.passive
 	if p == nil {
@@ -86,5 +87,8 @@ func (up *upstream) observe(t *target, status int) (ejected bool) {
 	t.ejectedUntil.Store(time.Now().Add(p.ejection).UnixNano())
 	up.log.Warn("target ejected after consecutive failures", "service", up.name, "target", t.addr,
 		"failures", p.threshold, "for", p.ejection)
+	if up.onEject != nil {
+		up.onEject(up.name, t.addr)
+	}
 	return true
 }

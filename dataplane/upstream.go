@@ -59,6 +59,9 @@ type upstream struct {
 	// transport is the shared connection pool; the gateway sets it after
 	// compile and before publishing the router.
 	transport http.RoundTripper
+	// onEject is told of every target the passive health check ejects,
+	// whatever traffic caused it; the gateway sets it before publishing.
+	onEject func(service, target string)
 
 	log      *slog.Logger // discards until start
 	stopMu   sync.Mutex

@@ -148,9 +148,9 @@ func (m *routeMetrics) Request(rec *dataplane.AccessRecord) {
 	}
 }
 
-// Ejected counts an ejection of a target of the route's service.
-func (m *routeMetrics) Ejected(target string) {
-	counter(m.d.ejections, m.labels[1], target).Inc()
+// Ejected counts an ejection of a target of service.
+func (d *DataPlane) Ejected(service, target string) {
+	counter(d.ejections, service, target).Inc()
 }
 
 func (m *routeMetrics) requestCounter(method, class int) prometheus.Counter {

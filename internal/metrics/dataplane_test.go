@@ -65,7 +65,7 @@ func TestRequestCountsAndBuckets(t *testing.T) {
 	for i := range recs {
 		a.Request(&recs[i])
 	}
-	a.Ejected("10.0.0.1:80")
+	dp.Ejected("svc", "10.0.0.1:80")
 
 	counters := `
 # HELP tollgate_http_requests_total Requests by route, service, normalised method and status class.
@@ -142,7 +142,7 @@ func TestInvalidLabelValueDoesNotPanic(t *testing.T) {
 	dp := NewDataPlane(prometheus.NewRegistry())
 	m := dp.Route("bad\xff", "svc")
 	m.Request(&dataplane.AccessRecord{Method: "GET", Status: 500, Reason: "x", UpstreamTime: 1})
-	m.Ejected("\xff")
+	dp.Ejected("svc", "\xff")
 }
 
 type fixedHealth []dataplane.TargetHealth
