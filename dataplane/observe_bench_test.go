@@ -50,32 +50,7 @@ func BenchmarkProxyPathObserved(b *testing.B) {
 			b.Logf("access log dropped %d records", log.Dropped())
 		}
 	})
-	get(b, "http://"+ln.Addr().String()+"/item")
-}
-
-// get sends GETs to url from parallel keep-alive clients, as benchGET.
-func get(b *testing.B, url string) {
-	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	b.ReportAllocs()
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			resp, err := client.Get(url)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Errorf("status %d", resp.StatusCode)
-				return
-			}
-		}
-	})
+	dataplane.BenchGET(b, "http://"+ln.Addr().String()+"/item")
 }
 
 // BenchmarkServeLocalObserved is BenchmarkServeLocal with the agent's

@@ -73,6 +73,10 @@ func benchUpstream(b *testing.B) string {
 // benchGET sends GETs to url from parallel keep-alive clients.
 func benchGET(b *testing.B, url string) { benchSend(b, url, nil) }
 
+// BenchGET is benchGET for the external test package's benchmarks
+// (dataplane_test, which may import packages that import dataplane).
+func BenchGET(b *testing.B, url string) { benchGET(b, url) }
+
 // benchSend sends GETs, or POSTs of body if it is not empty, to url from
 // parallel keep-alive clients.
 func benchSend(b *testing.B, url string, body []byte) {
