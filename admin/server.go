@@ -127,6 +127,7 @@ func (s *Server) routes() {
 	if s.deps.Metrics != nil {
 		m.Handle("GET /metrics", s.deps.Metrics)
 	}
+	registerProfiling(m)
 	m.HandleFunc("/", s.noRoute)
 }
 
