@@ -193,6 +193,15 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if resp, body := putConfig(t, a.AdminAddr(), "application/yaml", configYAML(up.URL, "/a"), nil); resp.StatusCode != 200 {
 		t.Fatalf("seed: %d %s", resp.StatusCode, body)
 	}
+	// The write is acknowledged once committed; followers apply it soon after.
+	waitfor.Condition(t, 5*time.Second, "every node at version 1", func() bool {
+		for _, n := range tc.agents {
+			if n.Store().Current().Version != 1 {
+				return false
+			}
+		}
+		return true
+	})
 	cases := []struct {
 		name, ct, body string
 		header         map[string]string
