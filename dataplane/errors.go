@@ -24,6 +24,8 @@ var (
 	errNoHealthyTarget = errors.New("no healthy upstream target")
 	errBodyTooLarge    = errors.New("request body too large")
 	errHeaderTooLarge  = errors.New("request headers too large")
+	errBadRequest      = errors.New("malformed request")
+	errExpectation     = errors.New("unsupported Expect header: only 100-continue is")
 )
 
 // statusClientClosed is the status logged when the client went away before

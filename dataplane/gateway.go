@@ -98,7 +98,7 @@ type Gateway struct {
 	mirrors  sync.WaitGroup
 
 	srvMu   sync.Mutex
-	servers map[*http.Server]struct{}
+	servers map[server]struct{}
 	closed  bool
 }
 
@@ -119,7 +119,7 @@ func New(opts Options) *Gateway {
 		log:     opts.Logger,
 		ids:     newIDSource(),
 		sampler: newSampler(opts.TraceSample),
-		servers: map[*http.Server]struct{}{},
+		servers: map[server]struct{}{},
 		transports: transportCache{
 			maxIdlePerHost: opts.MaxIdleConnsPerHost,
 			idleTimeout:    opts.UpstreamIdleTimeout,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tollgate/tollgate/internal/waitfor"
 	"io"
 	"log/slog"
 	"net/http"
@@ -169,16 +170,15 @@ func TestShutdownLetsRequestsFinish(t *testing.T) {
 	}()
 	recv(t, slow.arrived, "the request to reach the upstream")
 
-	shuttingDown := make(chan struct{})
-	var once sync.Once
+	var servers []*h1Server
 	gw.srvMu.Lock()
 	for s := range gw.servers {
-		s.RegisterOnShutdown(func() { once.Do(func() { close(shuttingDown) }) })
+		servers = append(servers, s.(*h1Server))
 	}
 	gw.srvMu.Unlock()
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- gw.Shutdown(context.Background()) }()
-	recv(t, shuttingDown, "shutdown to start")
+	waitfor.Condition(t, waitTimeout, "shutdown to start", func() bool { return servers[0].shutting.Load() })
 	close(slow.release)
 	if got := recv(t, result, "the in-flight request"); got != "200 done <nil>" {
 		t.Errorf("in-flight request during shutdown: %s", got)

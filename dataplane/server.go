@@ -10,21 +10,6 @@ import (
 	"sync"
 )
 
-// Serve answers requests on ln until Shutdown, and then returns
-// http.ErrServerClosed. It speaks HTTP/1.1 and, for gRPC clients, HTTP/2
-// with prior knowledge (h2c). It may be called for several listeners.
-func (g *Gateway) Serve(ln net.Listener) error {
-	srv := g.newServer()
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
-	if !g.track(srv, ln) {
-		return http.ErrServerClosed
-	}
-	g.log.Info("data plane listening", "addr", ln.Addr().String(), "node_id", g.opts.NodeID)
-	return srv.Serve(ln)
-}
-
 // newServer returns an http.Server for the gateway with its limits.
 func (g *Gateway) newServer() *http.Server {
 	return &http.Server{
@@ -36,9 +21,15 @@ func (g *Gateway) newServer() *http.Server {
 	}
 }
 
+// server is what Shutdown stops: an *http.Server or an *h1Server.
+type server interface {
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
 // track registers srv for Shutdown; false (with ln closed) when the
 // gateway is already shut down.
-func (g *Gateway) track(srv *http.Server, ln net.Listener) bool {
+func (g *Gateway) track(srv server, ln net.Listener) bool {
 	g.srvMu.Lock()
 	defer g.srvMu.Unlock()
 	if g.closed {
@@ -55,7 +46,7 @@ func (g *Gateway) track(srv *http.Server, ln net.Listener) bool {
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.srvMu.Lock()
 	g.closed = true
-	servers := make([]*http.Server, 0, len(g.servers))
+	servers := make([]server, 0, len(g.servers))
 	for s := range g.servers {
 		servers = append(servers, s)
 	}

@@ -1,0 +1,219 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// h1Server serves the gateway on a plain-TCP listener. It speaks HTTP/1.x
+// itself: one goroutine per connection runs the whole exchange, request
+// after request, with pooled buffers and no per-request goroutines. That is
+// where the data plane's throughput comes from: net/http's server costs
+// about a third more CPU per request on this path (see README, make bench).
+//
+// Connections that open with the HTTP/2 preface (h2c with prior knowledge,
+// as gRPC clients do) are handed to a net/http server, which speaks
+// HTTP/2. TLS listeners keep net/http throughout (ServeTLS).
+type h1Server struct {
+	g  *Gateway
+	ln net.Listener
+
+	h2    *http.Server  // h2c connections
+	h2ln  *connListener // feeds h2
+	h2err chan error    // h2.Serve's result
+
+	mu       sync.Mutex
+	conns    map[*h1ServerConn]struct{}
+	shutting atomic.Bool
+	done     chan struct{} // closed when the last connection is gone after shutdown began
+}
+
+// Serve answers requests on ln until Shutdown, and then returns
+// http.ErrServerClosed. It speaks HTTP/1.1 and, for gRPC clients, HTTP/2
+// with prior knowledge (h2c). It may be called for several listeners.
+func (g *Gateway) Serve(ln net.Listener) error {
+	s := &h1Server{g: g, ln: ln, conns: map[*h1ServerConn]struct{}{}, h2err: make(chan error, 1)}
+	s.h2 = g.newServer()
+	s.h2.Protocols = new(http.Protocols)
+	s.h2.Protocols.SetHTTP1(true)
+	s.h2.Protocols.SetUnencryptedHTTP2(true)
+	s.h2ln = newConnListener(ln.Addr())
+	if !g.track(s, ln) {
+		return http.ErrServerClosed
+	}
+	go func() { s.h2err <- s.h2.Serve(s.h2ln) }()
+	g.log.Info("data plane listening", "addr", ln.Addr().String(), "node_id", g.opts.NodeID)
+	return s.serve()
+}
+
+// serve accepts connections until the listener fails or closes.
+func (s *h1Server) serve() error {
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.shutting.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() { // out of file descriptors and the like
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.g.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := newH1ServerConn(s, nc)
+		if !s.add(c) {
+			_ = nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// add registers c; false once shutdown has begun.
+func (s *h1Server) add(c *h1ServerConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// remove forgets c and, during shutdown, reports the last one gone.
+func (s *h1Server) remove(c *h1ServerConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.done != nil {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+}
+
+// handOffH2 gives a connection that opened with the HTTP/2 preface to the
+// net/http server; br holds the bytes already read from it.
+func (s *h1Server) handOffH2(nc net.Conn, br *bufio.Reader) bool {
+	return s.h2ln.push(&prefixConn{Conn: nc, r: br})
+}
+
+// Shutdown stops accepting, closes idle connections as they become idle,
+// and waits for the others to finish their request. If ctx ends first it
+// returns ctx's error; the caller then calls Close.
+func (s *h1Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	s.done = make(chan struct{})
+	if len(s.conns) == 0 {
+		close(s.done)
+	}
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	h2done := make(chan error, 1)
+	go func() { h2done <- s.h2.Shutdown(ctx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case <-s.done:
+			return errors.Join(<-h2done, s.h2result())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// h2result is the h2c server's Serve result, ignoring the normal close.
+func (s *h1Server) h2result() error {
+	if err := <-s.h2err; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// closeIdle closes the connections waiting for a next request.
+func (s *h1Server) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+}
+
+// Close closes the listener and every connection at once.
+func (s *h1Server) Close() error {
+	s.shutting.Store(true)
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	return errors.Join(err, s.h2.Close())
+}
+
+// connListener is a net.Listener fed connections by push: it gives h2c
+// connections, recognised by h1Server, to a net/http server.
+type connListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+// push hands nc to Accept; false (nc not taken) once the listener closed.
+func (l *connListener) push(nc net.Conn) bool {
+	select {
+	case l.conns <- nc:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+// Accept waits for a pushed connection.
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case nc := <-l.conns:
+		return nc, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close makes Accept and push fail from now on.
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+// Addr is the address of the real listener.
+func (l *connListener) Addr() net.Addr { return l.addr }
+
+// prefixConn is a connection whose first bytes were already read into r.
+type prefixConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -1,0 +1,382 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown: idle connections are closed at once,
+// active ones when their request is done.
+const (
+	connActive int32 = iota
+	connIdle
+	connClosed
+)
+
+// h1DrainLimit is how much of a request body the server reads and discards
+// after the handler, to keep the connection; beyond it the connection is
+// closed instead (as net/http does).
+const h1DrainLimit = 256 << 10
+
+// h1ReadSlack is read beyond the header limit: bufio reads ahead into the
+// body, and those bytes must not count as headers (net/http's figure).
+const h1ReadSlack = 4096
+
+var h1BufPool = sync.Pool{New: func() any { return new(h1Buffers) }}
+
+// h1Buffers are the per-connection buffers, pooled between connections.
+type h1Buffers struct {
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+// h1ServerConn is one client connection of an h1Server.
+type h1ServerConn struct {
+	srv    *h1Server
+	nc     net.Conn
+	remote string
+	state  atomic.Int32
+	lr     limitedReader
+	bufs   *h1Buffers
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	w      h1ResponseWriter
+	// ctx is the context of every request on the connection; it is
+	// cancelled when the client is seen to be gone (see watch.go).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	watch  disconnectWatch
+}
+
+func newH1ServerConn(s *h1Server, nc net.Conn) *h1ServerConn {
+	c := &h1ServerConn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.state.Store(connIdle)
+	return c
+}
+
+// serve runs the connection's requests one after another until the
+// connection is closed or may not be kept.
+func (c *h1ServerConn) serve() {
+	hijacked := false
+	defer func() {
+		if !hijacked {
+			_ = c.nc.Close()
+			c.releaseBuffers()
+		}
+		c.watch.close()
+		if c.cancel != nil {
+			c.cancel(nil)
+		}
+		c.srv.remove(c)
+	}()
+	c.lr = limitedReader{r: c.nc, n: -1}
+	c.bufs = h1BufPool.Get().(*h1Buffers)
+	if c.bufs.br == nil {
+		c.bufs.br, c.bufs.bw = bufio.NewReaderSize(&c.lr, 4096), bufio.NewWriterSize(c.nc, 4096)
+	} else {
+		c.bufs.br.Reset(&c.lr)
+		c.bufs.bw.Reset(c.nc)
+	}
+	c.br, c.bw = c.bufs.br, c.bufs.bw
+	if h2, err := c.isH2(); err != nil {
+		return
+	} else if h2 {
+		hijacked = c.srv.handOffH2(c.nc, c.br) // the buffers go with it
+		c.bufs = nil
+		return
+	}
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.watch.init(c)
+	for {
+		keep, gone := c.serveOne()
+		if gone {
+			hijacked = true
+			return
+		}
+		if !keep || c.srv.shutting.Load() {
+			return
+		}
+	}
+}
+
+// isH2 reports whether the connection opens with the HTTP/2 preface
+// ("PRI * HTTP/2.0"), which no HTTP/1 request can start with.
+func (c *h1ServerConn) isH2() (bool, error) {
+	if err := c.waitRequest(); err != nil {
+		return false, err
+	}
+	b, err := c.br.Peek(3)
+	if err != nil {
+		return false, err
+	}
+	return string(b) == "PRI", nil
+}
+
+// waitRequest waits, within the idle timeout, for the first byte of the
+// next request, and marks the connection active. It fails if Shutdown
+// closed the connection while idle.
+func (c *h1ServerConn) waitRequest() error {
+	if c.br.Buffered() == 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.IdleTimeout))
+		if _, err := c.br.Peek(1); err != nil {
+			return err
+		}
+	}
+	if !c.state.CompareAndSwap(connIdle, connActive) {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// closeIfIdle closes the connection if it is waiting for a request.
+func (c *h1ServerConn) closeIfIdle() {
+	if c.state.CompareAndSwap(connIdle, connClosed) {
+		_ = c.nc.Close()
+	}
+}
+
+// serveOne reads one request and answers it. keep reports whether the
+// connection may carry another request; gone, that the handler took it
+// over (Hijack).
+func (c *h1ServerConn) serveOne() (keep, gone bool) {
+	if c.state.Load() != connActive {
+		if err := c.waitRequest(); err != nil {
+			return false, false
+		}
+	}
+	req, err := c.readRequest()
+	if err != nil {
+		c.refuse(err)
+		return false, false
+	}
+	w := &c.w
+	w.reset(c, req)
+	c.handle(w, req)
+	if w.hijacked {
+		return false, true
+	}
+	keep = w.finish() && c.drain(req) && c.ctx.Err() == nil
+	c.state.Store(connIdle)
+	return keep, false
+}
+
+// handle runs the gateway on req. A panic ends the connection: silently
+// for http.ErrAbortHandler (the gateway aborting a truncated response),
+// logged with its stack otherwise.
+func (c *h1ServerConn) handle(w *h1ResponseWriter, req *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.closeAfter, w.broken = true, true
+			if v != http.ErrAbortHandler {
+				c.srv.g.log.Error("panic serving request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			}
+		}
+	}()
+	defer c.watch.stop()
+	if req.Body == http.NoBody {
+		c.watch.arm()
+	}
+	c.srv.g.ServeHTTP(w, req)
+}
+
+// readRequest reads the next request's head within ReadHeaderTimeout and
+// MaxHeaderBytes, and checks what net/http's server checks beyond
+// http.ReadRequest.
+func (c *h1ServerConn) readRequest() (*http.Request, error) {
+	opts := &c.srv.g.opts
+	_ = c.nc.SetReadDeadline(time.Now().Add(opts.ReadHeaderTimeout))
+	c.lr.n = int64(serverHeaderLimit(opts.MaxHeaderBytes)) + h1ReadSlack
+	req, err := http.ReadRequest(c.br)
+	hitLimit := c.lr.n == 0
+	c.lr.n = -1
+	_ = c.nc.SetReadDeadline(time.Time{})
+	switch {
+	case err != nil && hitLimit:
+		return nil, errHeaderTooLarge
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	req.RemoteAddr = c.remote
+	if req.Body != http.NoBody {
+		req.Body = &h1RequestBody{src: req.Body, c: c, expect: expectsContinue(req)}
+	}
+	return req.WithContext(c.ctx), nil
+}
+
+// checkRequest refuses what net/http's server refuses after parsing: not
+// HTTP/1, a missing or invalid Host, bad header fields, and an Expect
+// other than 100-continue.
+func checkRequest(req *http.Request) error {
+	if req.ProtoMajor != 1 {
+		return fmt.Errorf("%w: unsupported protocol %s", errBadRequest, req.Proto)
+	}
+	// http.ReadRequest moved the Host header (or the authority of an
+	// absolute-form target) to req.Host, and refused repeated ones.
+	switch {
+	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
+		return fmt.Errorf("%w: missing Host header", errBadRequest)
+	case !validHost(req.Host):
+		return fmt.Errorf("%w: malformed Host header", errBadRequest)
+	}
+	for k, vv := range req.Header {
+		if !validToken(k) {
+			return fmt.Errorf("%w: invalid header name %q", errBadRequest, k)
+		}
+		for _, v := range vv {
+			if !validFieldValue(v) {
+				return fmt.Errorf("%w: invalid value of header %q", errBadRequest, k)
+			}
+		}
+	}
+	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
+		return errExpectation
+	}
+	return nil
+}
+
+// validHost reports whether h can be a Host header: no control bytes,
+// spaces or characters that cannot appear in an authority.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch b := h[i]; {
+		case b <= ' ' || b == 0x7f, b == '/', b == '?', b == '#', b == '\\', b == '"', b == '<', b == '>':
+			return false
+		}
+	}
+	return true
+}
+
+// expectsContinue reports whether the client waits for 100 Continue
+// before sending the body.
+func expectsContinue(req *http.Request) bool {
+	return req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+}
+
+// refuse answers a request that could not be read with a gateway error, if
+// the client is still there, and the connection is then closed.
+func (c *h1ServerConn) refuse(err error) {
+	var e gatewayError
+	switch {
+	case errors.Is(err, errHeaderTooLarge):
+		e = classify(err)
+	case errors.Is(err, errExpectation):
+		e = gatewayError{http.StatusExpectationFailed, "expectation_failed", err.Error()}
+	case errors.Is(err, errBadRequest):
+		e = gatewayError{http.StatusBadRequest, "bad_request", err.Error()}
+	default: // timeout, EOF or reset: nobody to answer
+		return
+	}
+	w := &c.w
+	w.reset(c, nil)
+	w.closeAfter = true
+	writeError(w, e, c.srv.g.ids.id(""))
+	w.finish()
+}
+
+// drain reads what the handler left of the request body, so the next
+// request can be read; false if there is too much or it fails.
+func (c *h1ServerConn) drain(req *http.Request) bool {
+	b, ok := req.Body.(*h1RequestBody)
+	if !ok || b.eof {
+		return true
+	}
+	if b.expect && !b.continued {
+		return false // the client never sent the body: it waits for 100
+	}
+	n, err := io.CopyN(io.Discard, b.src, h1DrainLimit+1)
+	return errors.Is(err, io.EOF) && n <= h1DrainLimit
+}
+
+// releaseBuffers returns the connection's buffers to the pool.
+func (c *h1ServerConn) releaseBuffers() {
+	if c.bufs == nil {
+		return
+	}
+	c.bufs.br.Reset(nil)
+	c.bufs.bw.Reset(nil)
+	h1BufPool.Put(c.bufs)
+	c.bufs = nil
+}
+
+// limitedReader reads from r, failing with io.EOF after n bytes while n is
+// not negative; it also replays a byte the disconnect watch read ahead.
+type limitedReader struct {
+	r       io.Reader
+	n       int64
+	pending [1]byte
+	hasByte bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if l.n == 0 {
+		return 0, io.EOF
+	}
+	if l.hasByte {
+		p[0], l.hasByte = l.pending[0], false
+		l.consume(1)
+		return 1, nil
+	}
+	if l.n > 0 && int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.consume(n)
+	return n, err
+}
+
+func (l *limitedReader) consume(n int) {
+	if l.n > 0 {
+		l.n -= int64(n)
+	}
+}
+
+// h1RequestBody is a request body read from the connection: it sends
+// 100 Continue on the first read when the client waits for it, and arms
+// the disconnect watch once the body has been read to its end.
+type h1RequestBody struct {
+	src       io.ReadCloser
+	c         *h1ServerConn
+	expect    bool // the client waits for 100 Continue
+	continued bool // 100 Continue was sent
+	eof       bool
+}
+
+func (b *h1RequestBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.expect && !b.continued {
+		b.continued = true
+		if !b.c.w.sentHeader {
+			_, _ = b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := b.c.bw.Flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n, err := b.src.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.eof = true
+		b.c.watch.arm()
+	}
+	return n, err
+}
+
+// Close does nothing: the server drains what is left after the handler.
+func (b *h1RequestBody) Close() error { return nil }
