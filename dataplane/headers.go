@@ -36,35 +36,67 @@ func isHopByHop(k string) bool {
 
 // setForwarded adds what the upstream should know about the client hop:
 // X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host, Via and
-// the request id.
+// the request id. The new values share one allocation.
 func setForwarded(h http.Header, in *http.Request, requestID string) {
+	vals := make([]string, 5)
+	set := func(i int, k, v string) {
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+	}
 	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
-		h["X-Forwarded-For"] = []string{ip}
+		set(0, "X-Forwarded-For", ip)
 	}
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{in.Host}
-	h["Via"] = append(h["Via"], viaProtocol(in)+" tollgate")
-	h[headerRequestID] = []string{requestID}
+	set(1, "X-Forwarded-Proto", proto)
+	set(2, "X-Forwarded-Host", in.Host)
+	set(3, headerRequestID, requestID)
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = append(prior, viaEntry(in))
+	} else {
+		set(4, "Via", viaEntry(in))
+	}
 }
 
-// viaProtocol is the received-protocol of a Via entry for in.
-func viaProtocol(in *http.Request) string {
+// cloneHeader copies h into a map with room for extra more fields, all
+// values in one backing array, as http.Header.Clone does but without the
+// map growing when the proxy adds its own fields.
+func cloneHeader(h http.Header, extra int) http.Header {
+	nv := 0
+	for _, vv := range h {
+		nv += len(vv)
+	}
+	sv := make([]string, nv)
+	out := make(http.Header, len(h)+extra)
+	for k, vv := range h {
+		if vv == nil {
+			out[k] = nil
+			continue
+		}
+		n := copy(sv, vv)
+		out[k] = sv[:n:n]
+		sv = sv[n:]
+	}
+	return out
+}
+
+// viaEntry is the gateway's Via entry for a request received as in: the
+// received-protocol, then the gateway's name.
+func viaEntry(in *http.Request) string {
 	switch {
 	case in.ProtoMajor == 1 && in.ProtoMinor == 0:
-		return "1.0"
+		return "1.0 tollgate"
 	case in.ProtoMajor == 2:
-		return "2"
+		return "2 tollgate"
 	case in.ProtoMajor == 3:
-		return "3"
+		return "3 tollgate"
 	}
-	return "1.1"
+	return "1.1 tollgate"
 }
 
 // hasToken reports whether a comma-separated header holds token (any case).

@@ -169,10 +169,7 @@ func outbound(ctx context.Context, rc *RequestContext) *http.Request {
 	out.Host = ""
 	out.RequestURI = ""
 	out.Close = false
-	out.Header = in.Header.Clone()
-	if out.Header == nil {
-		out.Header = http.Header{}
-	}
+	out.Header = cloneHeader(in.Header, 8) // room for the forwarding and trace fields
 	out.Body, out.GetBody = nil, nil
 	if rc.body != nil {
 		out.Body = rc.body
