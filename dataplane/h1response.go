@@ -38,6 +38,7 @@ type h1ResponseWriter struct {
 	closeAfter  bool // close the connection after this response
 	hijacked    bool
 	broken      bool   // the response cannot be completed: close
+	aborted     bool   // the handler panicked: send nothing more
 	held        []byte // body bytes held back before the header
 }
 
@@ -79,9 +80,11 @@ func (w *h1ResponseWriter) WriteHeader(code int) {
 
 // writeInterim sends a 1xx response with the current header.
 func (w *h1ResponseWriter) writeInterim(code int) {
+	w.c.continueMu.Lock()
+	defer w.c.continueMu.Unlock()
 	bw := w.c.bw
 	bw.WriteString(statusLine(code))
-	writeResponseFields(bw, w.header, false)
+	writeResponseFields(bw, w.header, true)
 	bw.WriteString("\r\n")
 	if err := bw.Flush(); err != nil {
 		w.broken = true
@@ -148,10 +151,10 @@ func (w *h1ResponseWriter) writeBody(p []byte) (int, error) {
 // sendHeader writes the status line and the header. final is true when
 // the handler has returned, so a held body's length is known.
 func (w *h1ResponseWriter) sendHeader(final bool) {
-	w.sentHeader = true
+	w.startHeader()
 	bw := w.c.bw
 	bw.WriteString(statusLine(w.status))
-	if w.header["Date"] == nil {
+	if _, set := w.header["Date"]; !set { // a nil value suppresses it
 		bw.WriteString("Date: ")
 		bw.Write(httpDate())
 		bw.WriteString("\r\n")
@@ -167,6 +170,39 @@ func (w *h1ResponseWriter) sendHeader(final bool) {
 		w.held = w.held[:0]
 		w.writeBody(held)
 	}
+}
+
+// startHeader marks the header sent, so that no 100 Continue can follow,
+// and decides whether the connection is closed after this response: when
+// shutting down, or when what is left of the request body cannot be
+// drained.
+func (w *h1ResponseWriter) startHeader() {
+	c := w.c
+	c.continueMu.Lock()
+	w.sentHeader, c.headerStarted = true, true
+	c.continueMu.Unlock()
+	if c.srv.shutting.Load() {
+		w.closeAfter = true
+	}
+	if w.req == nil {
+		return
+	}
+	if b, ok := w.req.Body.(*h1RequestBody); ok && !b.unreadFits(w.req.ContentLength) {
+		w.closeAfter = true
+	}
+}
+
+// writeContinue sends 100 Continue unless the response has started; the
+// request body calls it, possibly from a transport's goroutine.
+func (w *h1ResponseWriter) writeContinue() error {
+	c := w.c
+	c.continueMu.Lock()
+	defer c.continueMu.Unlock()
+	if c.headerStarted {
+		return nil
+	}
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return c.bw.Flush()
 }
 
 // writeFraming decides and writes how the body is delimited.
@@ -243,12 +279,19 @@ func (w *h1ResponseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_, _ = c.br.Peek(1) // move the byte the watch read into the buffer
 	}
 	w.hijacked = true
+	c.srv.remove(c) // Shutdown does not wait for upgraded connections
 	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
 }
 
 // finish completes the response after the handler returned and reports
 // whether the connection may be kept.
 func (w *h1ResponseWriter) finish() bool {
+	if w.aborted { // what was flushed stays sent; the rest is dropped
+		if w.sentHeader {
+			_ = w.c.bw.Flush()
+		}
+		return false
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -271,10 +314,11 @@ func (w *h1ResponseWriter) finish() bool {
 }
 
 // writeResponseFields writes the header fields of h, except those the
-// writer frames itself and trailers; line breaks in values become spaces.
+// writer frames itself, trailers and invalid names (as net/http drops
+// them); line breaks in values become spaces.
 func writeResponseFields(bw *bufio.Writer, h http.Header, skipFraming bool) {
 	for k, vv := range h {
-		if skipFraming && responseFramingField(k) || strings.HasPrefix(k, http.TrailerPrefix) {
+		if skipFraming && responseFramingField(k) || strings.HasPrefix(k, http.TrailerPrefix) || !validToken(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -302,7 +346,7 @@ func writeTrailers(bw *bufio.Writer, h http.Header) {
 		for name := range strings.SplitSeq(names, ",") {
 			k := http.CanonicalHeaderKey(strings.TrimSpace(name))
 			for _, v := range h[k] {
-				if !responseFramingField(k) {
+				if !responseFramingField(k) && validToken(k) {
 					bw.WriteString(k + ": ")
 					writeFieldValue(bw, v)
 					bw.WriteString("\r\n")
@@ -311,7 +355,7 @@ func writeTrailers(bw *bufio.Writer, h http.Header) {
 		}
 	}
 	for k, vv := range h {
-		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validToken(name) {
 			for _, v := range vv {
 				bw.WriteString(http.CanonicalHeaderKey(name) + ": ")
 				writeFieldValue(bw, v)

@@ -61,8 +61,8 @@ func (s *h1Server) serve() error {
 			if s.shutting.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() { // out of file descriptors and the like
+			var temp interface{ Temporary() bool }
+			if errors.As(err, &temp) && temp.Temporary() { // out of file descriptors and the like
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.g.log.Warn("accept failed; retrying", "err", err, "in", backoff)
 				time.Sleep(backoff)
@@ -112,7 +112,8 @@ func (s *h1Server) handOffH2(nc net.Conn, br *bufio.Reader) bool {
 }
 
 // Shutdown stops accepting, closes idle connections as they become idle,
-// and waits for the others to finish their request. If ctx ends first it
+// and waits for the others to finish their request. Hijacked (upgraded)
+// connections are not waited for, as with net/http. If ctx ends first it
 // returns ctx's error; the caller then calls Close.
 func (s *h1Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -123,6 +124,7 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	_ = s.ln.Close()
+	_ = s.h2ln.Close() // in case h2.Serve has not taken it yet
 	h2done := make(chan error, 1)
 	go func() { h2done <- s.h2.Shutdown(ctx) }()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -139,9 +141,10 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// h2result is the h2c server's Serve result, ignoring the normal close.
+// h2result is the h2c server's Serve result, ignoring the normal close
+// (ErrServerClosed, or ErrClosed when Shutdown closed h2ln first).
 func (s *h1Server) h2result() error {
-	if err := <-s.h2err; !errors.Is(err, http.ErrServerClosed) {
+	if err := <-s.h2err; !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	return nil
@@ -160,6 +163,7 @@ func (s *h1Server) closeIdle() {
 func (s *h1Server) Close() error {
 	s.shutting.Store(true)
 	err := s.ln.Close()
+	_ = s.h2ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
 		_ = c.nc.Close()

@@ -51,6 +51,11 @@ type h1ServerConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	w      h1ResponseWriter
+	// continueMu orders a 100 Continue, written by whoever reads the
+	// request body first, before the response header; headerStarted
+	// (under it) says the header was written and no 100 may follow.
+	continueMu    sync.Mutex
+	headerStarted bool
 	// ctx is the context of every request on the connection; it is
 	// cancelled when the client is seen to be gone (see watch.go).
 	ctx    context.Context
@@ -88,6 +93,9 @@ func (c *h1ServerConn) serve() {
 		c.bufs.bw.Reset(c.nc)
 	}
 	c.br, c.bw = c.bufs.br, c.bufs.bw
+	// A new connection gets ReadHeaderTimeout for its first request line,
+	// not IdleTimeout: a silent client must not hold it for long.
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.ReadHeaderTimeout))
 	if h2, err := c.isH2(); err != nil {
 		return
 	} else if h2 {
@@ -112,10 +120,10 @@ func (c *h1ServerConn) serve() {
 // isH2 reports whether the connection opens with the HTTP/2 preface
 // ("PRI * HTTP/2.0"), which no HTTP/1 request can start with.
 func (c *h1ServerConn) isH2() (bool, error) {
-	if err := c.waitRequest(); err != nil {
-		return false, err
-	}
 	b, err := c.br.Peek(3)
+	if err == nil && !c.state.CompareAndSwap(connIdle, connActive) {
+		err = net.ErrClosed
+	}
 	if err != nil {
 		return false, err
 	}
@@ -161,27 +169,36 @@ func (c *h1ServerConn) serveOne() (keep, gone bool) {
 	}
 	w := &c.w
 	w.reset(c, req)
+	c.continueMu.Lock()
+	c.headerStarted = false
+	c.continueMu.Unlock()
 	c.handle(w, req)
 	if w.hijacked {
 		return false, true
 	}
-	keep = w.finish() && c.drain(req) && c.ctx.Err() == nil
+	keep = w.finish()
+	if b, ok := req.Body.(*h1RequestBody); ok {
+		keep = b.closeAndDrain(keep) && keep
+	}
+	keep = keep && c.ctx.Err() == nil
 	c.state.Store(connIdle)
 	return keep, false
 }
 
-// handle runs the gateway on req. A panic ends the connection: silently
-// for http.ErrAbortHandler (the gateway aborting a truncated response),
+// handle runs the gateway on req. A panic ends the connection with
+// nothing more sent (see h1ResponseWriter.finish): silently for
+// http.ErrAbortHandler (the gateway aborting a truncated response),
 // logged with its stack otherwise.
 func (c *h1ServerConn) handle(w *h1ResponseWriter, req *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			w.closeAfter, w.broken = true, true
+			w.aborted = true
 			if v != http.ErrAbortHandler {
 				c.srv.g.log.Error("panic serving request", "remote", c.remote, "panic", v, "stack", string(debug.Stack()))
 			}
 		}
 	}()
+	c.watch.begin()
 	defer c.watch.stop()
 	if req.Body == http.NoBody {
 		c.watch.arm()
@@ -286,20 +303,6 @@ func (c *h1ServerConn) refuse(err error) {
 	w.finish()
 }
 
-// drain reads what the handler left of the request body, so the next
-// request can be read; false if there is too much or it fails.
-func (c *h1ServerConn) drain(req *http.Request) bool {
-	b, ok := req.Body.(*h1RequestBody)
-	if !ok || b.eof {
-		return true
-	}
-	if b.expect && !b.continued {
-		return false // the client never sent the body: it waits for 100
-	}
-	n, err := io.CopyN(io.Discard, b.src, h1DrainLimit+1)
-	return errors.Is(err, io.EOF) && n <= h1DrainLimit
-}
-
 // releaseBuffers returns the connection's buffers to the pool.
 func (c *h1ServerConn) releaseBuffers() {
 	if c.bufs == nil {
@@ -346,37 +349,81 @@ func (l *limitedReader) consume(n int) {
 	}
 }
 
-// h1RequestBody is a request body read from the connection: it sends
-// 100 Continue on the first read when the client waits for it, and arms
-// the disconnect watch once the body has been read to its end.
+// h1RequestBody is a request body read from the connection. The proxy's
+// transport may read it from another goroutine, even after the handler
+// returned, so its state is behind mu, and the connection closes it (later
+// reads fail without touching the connection) before draining it. It
+// sends 100 Continue on the first read when the client waits for it, and
+// arms the disconnect watch once the body has been read to its end.
 type h1RequestBody struct {
+	mu        sync.Mutex
 	src       io.ReadCloser
 	c         *h1ServerConn
 	expect    bool // the client waits for 100 Continue
-	continued bool // 100 Continue was sent
-	eof       bool
+	closed    bool
+	continued atomic.Bool  // 100 Continue was sent, or the client sent the body anyway
+	eof       atomic.Bool  // read to its end
+	read      atomic.Int64 // bytes read so far
 }
 
 func (b *h1RequestBody) Read(p []byte) (int, error) {
-	if b.eof {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return 0, http.ErrBodyReadAfterClose
+	case b.eof.Load():
 		return 0, io.EOF
 	}
-	if b.expect && !b.continued {
-		b.continued = true
-		if !b.c.w.sentHeader {
-			_, _ = b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := b.c.bw.Flush(); err != nil {
-				return 0, err
-			}
+	if b.expect && !b.continued.Load() {
+		b.continued.Store(true)
+		if err := b.c.w.writeContinue(); err != nil {
+			return 0, err
 		}
 	}
 	n, err := b.src.Read(p)
+	b.read.Add(int64(n))
 	if errors.Is(err, io.EOF) {
-		b.eof = true
+		b.eof.Store(true)
 		b.c.watch.arm()
 	}
 	return n, err
 }
 
-// Close does nothing: the server drains what is left after the handler.
+// Close does nothing: the server closes and drains the body itself once
+// the handler has returned (see h1ServerConn.drain).
 func (b *h1RequestBody) Close() error { return nil }
+
+// unreadFits reports, without waiting for a read under way, whether what
+// is left of the body can be drained to keep the connection: the body is
+// read, or its remaining declared length is within the drain limit and
+// the client is not waiting for a 100 Continue it never got.
+func (b *h1RequestBody) unreadFits(declared int64) bool {
+	switch {
+	case b.eof.Load():
+		return true
+	case b.expect && !b.continued.Load():
+		return false
+	case declared < 0:
+		return false // chunked: the rest is of unknown length
+	}
+	return declared-b.read.Load() <= h1DrainLimit
+}
+
+// closeAndDrain closes the body to other readers (a transport still
+// reading it gets an error and never touches the connection again) and,
+// if drain is set, reads and discards what is left, up to the drain
+// limit. It reports whether the connection can be kept.
+func (b *h1RequestBody) closeAndDrain(drain bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.eof.Load() || !drain {
+		return b.eof.Load()
+	}
+	if b.expect && !b.continued.Load() {
+		return false // the client never sent the body: it waits for 100
+	}
+	n, err := io.CopyN(io.Discard, b.src, h1DrainLimit+1)
+	return errors.Is(err, io.EOF) && n <= h1DrainLimit
+}

@@ -21,24 +21,33 @@ const h1WatchDelay = 10 * time.Millisecond
 // the connection while armed; a byte it reads (a pipelined request) is
 // kept for the next read of the connection.
 type disconnectWatch struct {
-	c       *h1ServerConn
-	mu      sync.Mutex
-	timer   *time.Timer
-	armed   bool          // the handler does not read the connection
-	reading bool          // a watch read is under way
-	done    chan struct{} // closed when that read returns
+	c        *h1ServerConn
+	mu       sync.Mutex
+	timer    *time.Timer
+	handling bool          // a handler runs: arming is allowed
+	armed    bool          // the handler does not read the connection
+	reading  bool          // a watch read is under way
+	done     chan struct{} // closed when that read returns
 }
 
 func (w *disconnectWatch) init(c *h1ServerConn) { w.c = c }
 
+// begin allows arming while the connection's handler runs.
+func (w *disconnectWatch) begin() {
+	w.mu.Lock()
+	w.handling = true
+	w.mu.Unlock()
+}
+
 // arm starts the delay after which the connection is watched. It does
-// nothing when bytes of a next request are already buffered.
+// nothing once the handler returned (a transport may finish reading the
+// body later), or when bytes of a next request are already buffered.
 func (w *disconnectWatch) arm() {
-	if w.c.br.Buffered() > 0 {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.handling || w.c.br.Buffered() > 0 {
+		return
+	}
 	w.armed = true
 	if w.timer == nil {
 		w.timer = time.AfterFunc(h1WatchDelay, w.fire)
@@ -73,7 +82,7 @@ func (w *disconnectWatch) fire() {
 // handler's goroutine calls it before it reads the connection again.
 func (w *disconnectWatch) stop() {
 	w.mu.Lock()
-	w.armed = false
+	w.armed, w.handling = false, false
 	if w.timer != nil {
 		w.timer.Stop()
 	}
