@@ -27,6 +27,7 @@ type options struct {
 	rate     int
 	rateDur  time.Duration
 	out      string
+	extra    string
 }
 
 func main() {
@@ -39,6 +40,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "open-loop request rate per second")
 	flag.DurationVar(&o.rateDur, "rate-duration", 10*time.Second, "length of the open-loop run")
 	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
+	flag.StringVar(&o.extra, "tollgate-flags", "", "more flags for the tollgate agent, space-separated (e.g. \"--access-log off\")")
 	limits := flag.Bool("limits", false, "run the rate-limit accuracy benchmark instead")
 	limit := flag.Int("limit", 500, "with -limits: the limit per window")
 	windows := flag.String("windows", "1s,60s", "with -limits: window sizes")
@@ -78,7 +80,7 @@ func runProxyBench(o options) error {
 	if err != nil {
 		return err
 	}
-	env := &environment{dir: o.out, log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	env := &environment{dir: o.out, log: slog.New(slog.NewTextHandler(os.Stderr, nil)), extra: strings.Fields(o.extra)}
 	defer env.stopAll()
 	targets, err := env.startTargets(bin)
 	if err != nil {

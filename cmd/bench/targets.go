@@ -26,6 +26,7 @@ type target struct {
 // environment owns the processes a bench run starts.
 type environment struct {
 	dir   string
+	extra []string // more flags for the tollgate agent
 	log   *slog.Logger
 	procs []*exec.Cmd
 	srv   *http.Server
@@ -157,6 +158,7 @@ func (e *environment) startTollgate(bin, upstream string) (string, error) {
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--admin-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--gossip-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]),
 		"--seed-config", seed)
+	cmd.Args = append(cmd.Args, e.extra...)
 	// The access log (one JSON line per request) goes to a file, as in production.
 	if err := e.start(cmd, filepath.Join(e.dir, "tollgate.log")); err != nil {
 		return "", err
