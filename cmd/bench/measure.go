@@ -26,6 +26,7 @@ type result struct {
 	openP99    time.Duration
 	openErrors uint64
 	openTotal  uint64
+	cpuPerReq  time.Duration // the serving process's CPU per request in the closed-loop runs; 0: not measured
 }
 
 func measure(o options, t target) (result, error) {
@@ -39,6 +40,8 @@ func measure(o options, t target) (result, error) {
 		p50, p99 time.Duration
 	}
 	var runs []run
+	cpu0, cpuErr := cpuOf(t)
+	served := 0.0
 	for i := 0; i < o.runs; i++ {
 		rps, p50, p99, err := wrk(o, t, o.duration)
 		if err != nil {
@@ -46,6 +49,10 @@ func measure(o options, t target) (result, error) {
 		}
 		runs = append(runs, run{rps, p50, p99})
 		r.rpsRuns = append(r.rpsRuns, rps)
+		served += rps * o.duration.Seconds()
+	}
+	if cpu1, err := cpuOf(t); err == nil && cpuErr == nil && served > 0 {
+		r.cpuPerReq = time.Duration(float64(cpu1-cpu0) / served)
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].rps < runs[j].rps })
 	med := runs[len(runs)/2]
@@ -83,6 +90,14 @@ func wrk(o options, t target, d time.Duration) (float64, time.Duration, time.Dur
 	return rps, wrkDuration(reP50.FindSubmatch(out)), wrkDuration(reP99.FindSubmatch(out)), nil
 }
 
+// cpuOf is the CPU time t's process has used so far.
+func cpuOf(t target) (time.Duration, error) {
+	if t.pid == 0 {
+		return 0, fmt.Errorf("%s: no process to measure", t.name)
+	}
+	return processCPU(t.pid)
+}
+
 func wrkDuration(m [][]byte) time.Duration {
 	if m == nil {
 		return 0
@@ -110,12 +125,12 @@ func openLoop(o options, t target) (p50, p99 time.Duration, errs, total uint64) 
 
 func report(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tclosed req/s (median)\truns\twrk p50\twrk p99\topen p50\topen p99\topen errors\t")
+	fmt.Fprintln(tw, "target\tclosed req/s (median)\truns\twrk p50\twrk p99\topen p50\topen p99\topen errors\tCPU/req\t")
 	byName := map[string]result{}
 	for _, r := range results {
 		byName[r.name] = r
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d/%d\t\n", r.name, r.rps, fmtRuns(r.rpsRuns),
-			r.wrkP50, r.wrkP99, r.openP50, r.openP99, r.openErrors, r.openTotal)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t\n", r.name, r.rps, fmtRuns(r.rpsRuns),
+			r.wrkP50, r.wrkP99, r.openP50, r.openP99, r.openErrors, r.openTotal, fmtCPU(r.cpuPerReq))
 	}
 	tw.Flush()
 	d, n, t := byName["direct"], byName["nginx"], byName["tollgate"]
@@ -123,15 +138,31 @@ func report(w io.Writer, results []result) {
 	fmt.Fprintf(w, "tollgate/direct throughput: %.2f\n", t.rps/d.rps)
 	if c := byName["tollgate+chain"]; c.name != "" {
 		fmt.Fprintf(w, "full chain (jwt, rate-limit, request id, access log) / bare route throughput: %.2f   (target >= 0.85)\n", c.rps/t.rps)
+		if c.cpuPerReq > 0 && t.cpuPerReq > 0 {
+			fmt.Fprintf(w, "full chain / bare route, gateway CPU per request: %.2f   (the chain's own cost, free of the load generator's share of the 2 cores)\n",
+				float64(c.cpuPerReq)/float64(t.cpuPerReq))
+		}
 	}
 	if n.name == "" {
 		fmt.Fprintln(w, "nginx not installed: no nginx ratios (apt-get install nginx)")
 		return
 	}
 	fmt.Fprintf(w, "tollgate/nginx throughput: %.2f   (target >= 1.00)\n", t.rps/n.rps)
+	if n.cpuPerReq > 0 && t.cpuPerReq > 0 {
+		fmt.Fprintf(w, "proxy CPU per request: nginx %s, tollgate %s, ratio %.2f\n", fmtCPU(n.cpuPerReq), fmtCPU(t.cpuPerReq),
+			float64(t.cpuPerReq)/float64(n.cpuPerReq))
+	}
 	added := func(r result) time.Duration { return r.openP50 - d.openP50 }
 	fmt.Fprintf(w, "added p50 at the open-loop rate: nginx +%s, tollgate +%s, ratio (tollgate-direct)/(nginx-direct) = %.2f   (target <= 1.00)\n",
 		added(n), added(t), float64(added(t))/float64(max(added(n), time.Microsecond)))
+}
+
+// fmtCPU prints a CPU time per request in µs, or "-" when not measured.
+func fmtCPU(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
 }
 
 func fmtRuns(v []float64) string {

@@ -21,6 +21,7 @@ type target struct {
 	name   string
 	url    string
 	header string // "Name: value" sent with every request; "" for none
+	pid    int    // the process serving it (with its children); 0: not measured
 }
 
 // environment owns the processes a bench run starts.
@@ -47,13 +48,13 @@ func (e *environment) startTargets(bin string) ([]target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
-	targets := []target{{name: "direct", url: up + "/item"}}
+	targets := []target{{name: "direct", url: up + "/item", pid: e.lastPid()}}
 	if _, err := exec.LookPath("nginx"); err == nil {
 		u, err := e.startNginx("proxy", nginxProxyConf(up))
 		if err != nil {
 			return nil, fmt.Errorf("nginx proxy: %w", err)
 		}
-		targets = append(targets, target{name: "nginx", url: u + "/item"})
+		targets = append(targets, target{name: "nginx", url: u + "/item", pid: e.lastPid()})
 	} else {
 		e.log.Warn("nginx not installed: no nginx baseline (apt-get install nginx)")
 	}
@@ -61,8 +62,9 @@ func (e *environment) startTargets(bin string) ([]target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tollgate: %w", err)
 	}
-	return append(targets, target{name: "tollgate", url: tg + "/item"},
-		target{name: "tollgate+chain", url: tg + "/chain", header: "Authorization: Bearer " + benchToken()}), nil
+	pid := e.lastPid()
+	return append(targets, target{name: "tollgate", url: tg + "/item", pid: pid},
+		target{name: "tollgate+chain", url: tg + "/chain", header: "Authorization: Bearer " + benchToken(), pid: pid}), nil
 }
 
 // startUpstream serves payload from nginx with one worker when nginx is
@@ -178,6 +180,15 @@ func (e *environment) start(cmd *exec.Cmd, logPath string) error {
 	}
 	e.procs = append(e.procs, cmd)
 	return nil
+}
+
+// lastPid is the pid of the process started last; 0 when the last target
+// started is served in-process (the net/http upstream without nginx).
+func (e *environment) lastPid() int {
+	if len(e.procs) == 0 || e.srv != nil {
+		return 0
+	}
+	return e.procs[len(e.procs)-1].Process.Pid
 }
 
 func (e *environment) stopAll() {
