@@ -53,7 +53,7 @@ func readStat(pid int) (cpu time.Duration, ppid int, err error) {
 	if len(f) < 13 {
 		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	ppid, _ = strconv.Atoi(string(f[1]))   // field 4
+	ppid, _ = strconv.Atoi(string(f[1]))    // field 4
 	utime, _ := strconv.Atoi(string(f[11])) // field 14
 	stime, _ := strconv.Atoi(string(f[12])) // field 15
 	return time.Duration(utime+stime) * clockTick, ppid, nil
