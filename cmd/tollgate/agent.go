@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -21,26 +20,9 @@ import (
 // minAdminToken is the shortest --admin-token accepted.
 const minAdminToken = 16
 
-// defaultGCPercent is the agent's GOGC unless the environment sets one.
-// A gateway's live heap is small (configs, pools, caches: tens of MiB) and
-// every request allocates a little, so at Go's 100 the collector runs many
-// times a second. At 400 it runs a quarter as often for a few MiB more:
-// make bench measured the added p50 latency at 2,000 req/s down by about a
-// third and the full chain's throughput cost down from ~17% to ~7%.
-// GOMEMLIMIT still caps the heap where memory is tight.
-const defaultGCPercent = 400
-
-// processFlags are the agent's flags that configure the process rather
-// than the node.
-type processFlags struct {
-	logLevel, logFormat string
-	gcPercent           int // -1: leave GOGC to the environment
-}
-
-func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, processFlags, error) {
+func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, string, error) {
 	var c agent.Config
-	var p processFlags
-	var join, clusterKey, clusterKeyFile, adminTokenFile string
+	var join, logLevel, logFormat, clusterKey, clusterKeyFile, adminTokenFile string
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: a UUID generated once and kept in the data dir)")
@@ -63,63 +45,50 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, processFlag
 	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("TOLLGATE_ADMIN_TOKEN"),
 		"first admin API token, stored (hashed) if the cluster has none yet (env TOLLGATE_ADMIN_TOKEN)")
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the first admin API token, instead of --admin-token")
-	fs.StringVar(&p.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&p.logFormat, "log-format", "json", "json or text")
-	fs.IntVar(&p.gcPercent, "gc-percent", gcPercentDefault(), "Go's GOGC for the node: heap growth (%) over the live heap between collections; -1 keeps Go's own (default: GOGC from the environment, else 400)")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "json", "json or text")
 	fs.StringVar(&c.AccessLog, "access-log", "stdout", "where the access log (JSON lines) goes: stdout, stderr, a file path, or off")
 	fs.Float64Var(&c.AccessLogSample, "access-log-sample", 1, "fraction (0..1) of requests with a status below 400 that are logged; errors always are")
 	fs.Float64Var(&c.TraceSample, "trace-sample", 1, "fraction (0..1) of the traces the gateway starts (no valid traceparent) that are marked sampled")
 	if err := fs.Parse(args); err != nil {
-		return c, p, err
+		return c, "", "", err
 	}
 	if fs.NArg() > 0 {
-		return c, p, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return c, "", "", fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	keys, err := loadClusterKeys(clusterKey, clusterKeyFile)
 	if err != nil {
-		return c, p, err
+		return c, "", "", err
 	}
 	c.ClusterKeys = keys
 	if adminTokenFile != "" {
 		b, err := os.ReadFile(adminTokenFile)
 		if err != nil {
-			return c, p, fmt.Errorf("--admin-token-file: %w", err)
+			return c, "", "", fmt.Errorf("--admin-token-file: %w", err)
 		}
 		c.AdminToken = strings.TrimSpace(string(b))
 		if c.AdminToken == "" {
-			return c, p, fmt.Errorf("--admin-token-file %s is empty", adminTokenFile)
+			return c, "", "", fmt.Errorf("--admin-token-file %s is empty", adminTokenFile)
 		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
-		return c, p, fmt.Errorf("the admin token must be at least %d characters (`tollgate keygen` makes a good one)", minAdminToken)
+		return c, "", "", fmt.Errorf("the admin token must be at least %d characters (`tollgate keygen` makes a good one)", minAdminToken)
 	}
 	if err := checkFractions(map[string]float64{"access-log-sample": c.AccessLogSample, "trace-sample": c.TraceSample}); err != nil {
-		return c, p, err
+		return c, "", "", err
 	}
 	if c.AccessLog == "" {
-		return c, p, errors.New("--access-log must be stdout, stderr, a file path or off")
+		return c, "", "", errors.New("--access-log must be stdout, stderr, a file path or off")
 	}
 	if c.HistoryLimit < 1 {
-		return c, p, fmt.Errorf("--history-limit must be at least 1, not %d", c.HistoryLimit)
+		return c, "", "", fmt.Errorf("--history-limit must be at least 1, not %d", c.HistoryLimit)
 	}
 	for _, p := range strings.Split(join, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			c.Join = append(c.Join, p)
 		}
 	}
-	if p.gcPercent < -1 || p.gcPercent == 0 {
-		return c, p, fmt.Errorf("--gc-percent must be positive, or -1, not %d", p.gcPercent)
-	}
-	return c, p, nil
-}
-
-// gcPercentDefault is defaultGCPercent, or -1 (Go's own setting) when the
-// GOGC environment variable is set.
-func gcPercentDefault() int {
-	if os.Getenv("GOGC") != "" {
-		return -1
-	}
-	return defaultGCPercent
+	return c, logLevel, logFormat, nil
 }
 
 // checkFractions checks that every flag value is within [0, 1].
@@ -166,7 +135,7 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 // runAgent runs a node until SIGINT or SIGTERM, then shuts it down in
 // order (see agent.Stop).
 func runAgent(args []string, stderr io.Writer) int {
-	cfg, pf, err := parseAgentFlags(args, stderr)
+	cfg, level, format, err := parseAgentFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -174,13 +143,10 @@ func runAgent(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 2
 	}
-	log, err := newLogger(pf.logLevel, pf.logFormat, os.Stdout)
+	log, err := newLogger(level, format, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent: %v\n", err)
 		return 2
-	}
-	if pf.gcPercent > 0 {
-		debug.SetGCPercent(pf.gcPercent)
 	}
 	cfg.Logger = log
 	a, err := agent.Start(cfg)
