@@ -28,6 +28,15 @@ const (
 // closed instead (as net/http does).
 const h1DrainLimit = 256 << 10
 
+// A connection closed while its client may still be sending (a refused
+// body) is first read for up to h1Linger, or h1LingerBytes, so the kernel
+// does not answer unread input with a reset that can destroy the response
+// before the client read it (net/http's figures).
+const (
+	h1Linger      = 500 * time.Millisecond
+	h1LingerBytes = 256 << 10
+)
+
 // h1ReadSlack is read beyond the header limit: bufio reads ahead into the
 // body, and those bytes must not count as headers (net/http's figure).
 const h1ReadSlack = 4096
@@ -56,6 +65,7 @@ type h1ServerConn struct {
 	// (under it) says the header was written and no 100 may follow.
 	continueMu    sync.Mutex
 	headerStarted bool
+	linger        bool // the client may still be sending: see lingerClose
 	// ctx is the context of every request on the connection; it is
 	// cancelled when the client is seen to be gone (see watch.go).
 	ctx    context.Context
@@ -75,7 +85,7 @@ func (c *h1ServerConn) serve() {
 	hijacked := false
 	defer func() {
 		if !hijacked {
-			_ = c.nc.Close()
+			c.close()
 			c.releaseBuffers()
 		}
 		c.watch.close()
@@ -179,6 +189,7 @@ func (c *h1ServerConn) serveOne() (keep, gone bool) {
 	keep = w.finish()
 	if b, ok := req.Body.(*h1RequestBody); ok {
 		keep = b.closeAndDrain(keep) && keep
+		c.linger = !b.eof.Load()
 	}
 	keep = keep && c.ctx.Err() == nil
 	c.state.Store(connIdle)
@@ -296,11 +307,26 @@ func (c *h1ServerConn) refuse(err error) {
 	default: // timeout, EOF or reset: nobody to answer
 		return
 	}
+	c.linger = true // the rest of the request may be on its way
 	w := &c.w
 	w.reset(c, nil)
 	w.closeAfter = true
 	writeError(w, e, c.srv.g.ids.id(""))
 	w.finish()
+}
+
+// close closes the connection, lingering first when the client may still
+// be sending: the write side is shut where the connection allows it, and
+// what arrives is read and dropped, up to h1Linger or h1LingerBytes.
+func (c *h1ServerConn) close() {
+	if c.linger {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(h1Linger))
+		_, _ = io.CopyN(io.Discard, c.nc, h1LingerBytes)
+	}
+	_ = c.nc.Close()
 }
 
 // releaseBuffers returns the connection's buffers to the pool.
