@@ -245,7 +245,9 @@ func TestProcessClusterFailover(t *testing.T) {
 		t.Fatalf("PUT: %d %s %v", code, body, err)
 	}
 	for _, p := range procs {
-		waitfor.Condition(t, time.Second, p.name+" serving /a", func() bool {
+		// Followers apply a committed write a moment after it is
+		// acknowledged; under a loaded -race run that can take a while.
+		waitfor.Condition(t, 10*time.Second, p.name+" serving /a", func() bool {
 			c, b, _ := p.get("/a/x")
 			return c == 200 && b == "ok /a/x"
 		})
@@ -334,7 +336,7 @@ func TestProcessQuorumLoss(t *testing.T) {
 		t.Fatalf("PUT: %d %s %v", code, body, err)
 	}
 	last := procs[2]
-	waitfor.Condition(t, time.Second, "last node serving /q", func() bool { c, _, _ := last.get("/q"); return c == 200 })
+	waitfor.Condition(t, 10*time.Second, "last node serving /q", func() bool { c, _, _ := last.get("/q"); return c == 200 })
 	procs[0].kill()
 	procs[1].kill()
 	start := time.Now()
