@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -21,10 +22,11 @@ import (
 // as gRPC clients do) are handed to a net/http server, which speaks
 // HTTP/2. TLS listeners keep net/http throughout (ServeTLS).
 type h1Server struct {
-	g  *Gateway
-	ln net.Listener
+	g   *Gateway
+	ln  net.Listener
+	tls *tls.Config // nil for plain TCP
 
-	h2    *http.Server  // h2c connections
+	h2    *http.Server  // h2c, or TLS connections that negotiated h2
 	h2ln  *connListener // feeds h2
 	h2err chan error    // h2.Serve's result
 
@@ -38,17 +40,28 @@ type h1Server struct {
 // http.ErrServerClosed. It speaks HTTP/1.1 and, for gRPC clients, HTTP/2
 // with prior knowledge (h2c). It may be called for several listeners.
 func (g *Gateway) Serve(ln net.Listener) error {
-	s := &h1Server{g: g, ln: ln, conns: map[*h1ServerConn]struct{}{}, h2err: make(chan error, 1)}
-	s.h2 = g.newServer()
+	s := newH1Server(g, ln)
 	s.h2.Protocols = new(http.Protocols)
 	s.h2.Protocols.SetHTTP1(true)
 	s.h2.Protocols.SetUnencryptedHTTP2(true)
-	s.h2ln = newConnListener(ln.Addr())
-	if !g.track(s, ln) {
+	return s.run("tls", false)
+}
+
+// newH1Server returns a server for ln whose HTTP/2 hand-off server the
+// caller configures.
+func newH1Server(g *Gateway, ln net.Listener) *h1Server {
+	return &h1Server{g: g, ln: ln, conns: map[*h1ServerConn]struct{}{}, h2err: make(chan error, 1),
+		h2: g.newServer(), h2ln: newConnListener(ln.Addr())}
+}
+
+// run registers the server for Shutdown, starts the hand-off server and
+// serves until the listener closes.
+func (s *h1Server) run(tlsKey string, tlsValue bool) error {
+	if !s.g.track(s, s.ln) {
 		return http.ErrServerClosed
 	}
 	go func() { s.h2err <- s.h2.Serve(s.h2ln) }()
-	g.log.Info("data plane listening", "addr", ln.Addr().String(), "node_id", g.opts.NodeID)
+	s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "node_id", s.g.opts.NodeID)
 	return s.serve()
 }
 
@@ -111,6 +124,24 @@ func (s *h1Server) handOffH2(nc net.Conn, br *bufio.Reader) bool {
 	return s.h2ln.push(&prefixConn{Conn: nc, r: br})
 }
 
+// handshake completes the TLS handshake of a new connection within
+// ReadHeaderTimeout. A connection that negotiated HTTP/2 is handed to the
+// net/http server (which needs the *tls.Conn itself): handed is true and
+// the caller forgets it.
+func (s *h1Server) handshake(nc net.Conn) (conn *tls.Conn, handed bool, err error) {
+	tc := tls.Server(nc, s.tls)
+	_ = tc.SetDeadline(time.Now().Add(s.g.opts.ReadHeaderTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.g.log.Debug("TLS handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		return nil, false, err
+	}
+	_ = tc.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		return tc, s.h2ln.push(tc), nil
+	}
+	return tc, false, nil
+}
+
 // Shutdown stops accepting, closes idle connections as they become idle,
 // and waits for the others to finish their request. Hijacked (upgraded)
 // connections are not waited for, as with net/http. If ctx ends first it
@@ -166,7 +197,7 @@ func (s *h1Server) Close() error {
 	_ = s.h2ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
-		_ = c.nc.Close()
+		_ = c.raw.Close()
 	}
 	s.mu.Unlock()
 	return errors.Join(err, s.h2.Close())

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,15 +52,17 @@ type h1Buffers struct {
 
 // h1ServerConn is one client connection of an h1Server.
 type h1ServerConn struct {
-	srv    *h1Server
-	nc     net.Conn
-	remote string
-	state  atomic.Int32
-	lr     limitedReader
-	bufs   *h1Buffers
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	w      h1ResponseWriter
+	srv      *h1Server
+	raw      net.Conn // as accepted; what Shutdown and Close close
+	nc       net.Conn // what the server reads and writes: raw, or TLS over it
+	remote   string
+	tlsState *tls.ConnectionState // nil on a plain connection
+	state    atomic.Int32
+	lr       limitedReader
+	bufs     *h1Buffers
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	w        h1ResponseWriter
 	// continueMu orders a 100 Continue, written by whoever reads the
 	// request body first, before the response header; headerStarted
 	// (under it) says the header was written and no 100 may follow.
@@ -74,7 +77,7 @@ type h1ServerConn struct {
 }
 
 func newH1ServerConn(s *h1Server, nc net.Conn) *h1ServerConn {
-	c := &h1ServerConn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c := &h1ServerConn{srv: s, raw: nc, nc: nc, remote: nc.RemoteAddr().String()}
 	c.state.Store(connIdle)
 	return c
 }
@@ -94,6 +97,16 @@ func (c *h1ServerConn) serve() {
 		}
 		c.srv.remove(c)
 	}()
+	if c.srv.tls != nil {
+		tc, handed, err := c.srv.handshake(c.nc)
+		if err != nil || handed {
+			hijacked = handed
+			return
+		}
+		c.nc = tc
+		state := tc.ConnectionState()
+		c.tlsState = &state
+	}
 	c.lr = limitedReader{r: c.nc, n: -1}
 	c.bufs = h1BufPool.Get().(*h1Buffers)
 	if c.bufs.br == nil {
@@ -108,7 +121,7 @@ func (c *h1ServerConn) serve() {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.ReadHeaderTimeout))
 	if h2, err := c.isH2(); err != nil {
 		return
-	} else if h2 {
+	} else if h2 && c.srv.tls == nil {
 		hijacked = c.srv.handOffH2(c.nc, c.br) // the buffers go with it
 		c.bufs = nil
 		return
@@ -159,7 +172,7 @@ func (c *h1ServerConn) waitRequest() error {
 // closeIfIdle closes the connection if it is waiting for a request.
 func (c *h1ServerConn) closeIfIdle() {
 	if c.state.CompareAndSwap(connIdle, connClosed) {
-		_ = c.nc.Close()
+		_ = c.raw.Close()
 	}
 }
 
@@ -238,6 +251,7 @@ func (c *h1ServerConn) readRequest() (*http.Request, error) {
 		return nil, err
 	}
 	req.RemoteAddr = c.remote
+	req.TLS = c.tlsState
 	if req.Body != http.NoBody {
 		req.Body = &h1RequestBody{src: req.Body, c: c, expect: expectsContinue(req)}
 	}

@@ -20,22 +20,22 @@ var errNoCertificate = errors.New("no certificate configured")
 // http.ErrServerClosed. Certificates come from the config being served
 // (Certificate.SNIs, chosen per handshake, so an Update rotates them at
 // once); the minimum version is TLS 1.2 and HTTP/2 is offered over ALPN.
-// It may be called for several listeners.
+// Connections that negotiate HTTP/2 are served by net/http; the others by
+// the gateway's HTTP/1.1 server, as on a plain listener. It may be called
+// for several listeners.
 func (g *Gateway) ServeTLS(ln net.Listener) error {
-	srv := g.newServer()
-	srv.TLSConfig = &tls.Config{
+	tlsConfig := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: g.certificate,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetHTTP2(true)
-	if !g.track(srv, ln) {
-		return http.ErrServerClosed
-	}
-	g.log.Info("data plane listening", "addr", ln.Addr().String(), "tls", true, "node_id", g.opts.NodeID)
-	return srv.ServeTLS(ln, "", "")
+	s := newH1Server(g, ln)
+	s.tls = tlsConfig
+	s.h2.TLSConfig = tlsConfig
+	s.h2.Protocols = new(http.Protocols)
+	s.h2.Protocols.SetHTTP2(true)
+	s.h2.Protocols.SetHTTP1(true)
+	return s.run("tls", true)
 }
 
 // certificate picks the certificate for a handshake from the current

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -127,6 +128,49 @@ func TestTLSTerminationSNIAndHTTP2(t *testing.T) {
 	if resp, err := old.Get("https://" + addr + "/x"); err == nil {
 		resp.Body.Close()
 		t.Error("a TLS 1.1 client was served")
+	}
+}
+
+// TestTLSHTTP1 checks clients that negotiate http/1.1 by ALPN, or offer
+// no ALPN at all: they are served over TLS by the gateway's own HTTP/1.1
+// server, keep-alive included, and the upstream learns the request came
+// over https.
+func TestTLSHTTP1(t *testing.T) {
+	echo := newEcho(t)
+	cert, key, x := selfSigned(t, "a.test")
+	cfg := oneRoute(1, echo.URL, store.Route{})
+	cfg.Certificates = []store.Certificate{{Name: "a", Cert: cert, Key: key, SNIs: []string{"a.test"}}}
+	gw := startGateway(t, cfg, Options{})
+	addr := serveTLS(t, gw)
+	roots := x509.NewCertPool()
+	roots.AddCert(x)
+	for _, alpn := range [][]string{{"http/1.1"}, nil} {
+		conns := 0
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "a.test", NextProtos: alpn},
+			DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+				conns++
+				return (&net.Dialer{}).DialContext(ctx, network, a)
+			}}
+		t.Cleanup(tr.CloseIdleConnections)
+		c := &http.Client{Transport: tr}
+		for range 3 {
+			resp, err := c.Get("https://" + addr + "/x")
+			if err != nil {
+				t.Fatalf("ALPN %q: %v", alpn, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 {
+				t.Fatalf("ALPN %q: %s %d %v", alpn, resp.Proto, resp.StatusCode, err)
+			}
+			seen := decodeSeen(t, body)
+			if seen.Header.Get("X-Forwarded-Proto") != "https" || seen.Header.Get("Via") != "1.1 tollgate" {
+				t.Errorf("ALPN %q: upstream headers %v", alpn, seen.Header)
+			}
+		}
+		if conns != 1 {
+			t.Errorf("ALPN %q: %d connections for 3 requests, want 1 (keep-alive)", alpn, conns)
+		}
 	}
 }
 
