@@ -137,7 +137,10 @@ func (s *h1Server) handshake(nc net.Conn) (conn *tls.Conn, handed bool, err erro
 	}
 	_ = tc.SetDeadline(time.Time{})
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
-		return tc, s.h2ln.push(tc), nil
+		if !s.h2ln.push(tc) {
+			return nil, false, net.ErrClosed // shutting down: close it
+		}
+		return tc, true, nil
 	}
 	return tc, false, nil
 }

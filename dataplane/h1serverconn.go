@@ -19,10 +19,15 @@ import (
 // Connection states, for Shutdown: idle connections are closed at once,
 // active ones when their request is done.
 const (
-	connActive int32 = iota
+	connNew int32 = iota // accepted, no request yet (TLS handshake included)
+	connActive
 	connIdle
 	connClosed
 )
+
+// h1NewConnGrace is how long Shutdown leaves a new connection alone: it
+// is likely to carry a request soon (net/http's figure).
+const h1NewConnGrace = 5 * time.Second
 
 // h1DrainLimit is how much of a request body the server reads and discards
 // after the handler, to keep the connection; beyond it the connection is
@@ -58,6 +63,7 @@ type h1ServerConn struct {
 	remote   string
 	tlsState *tls.ConnectionState // nil on a plain connection
 	state    atomic.Int32
+	accepted time.Time
 	lr       limitedReader
 	bufs     *h1Buffers
 	br       *bufio.Reader
@@ -77,8 +83,8 @@ type h1ServerConn struct {
 }
 
 func newH1ServerConn(s *h1Server, nc net.Conn) *h1ServerConn {
-	c := &h1ServerConn{srv: s, raw: nc, nc: nc, remote: nc.RemoteAddr().String()}
-	c.state.Store(connIdle)
+	c := &h1ServerConn{srv: s, raw: nc, nc: nc, remote: nc.RemoteAddr().String(), accepted: time.Now()}
+	c.state.Store(connNew)
 	return c
 }
 
@@ -144,7 +150,7 @@ func (c *h1ServerConn) serve() {
 // ("PRI * HTTP/2.0"), which no HTTP/1 request can start with.
 func (c *h1ServerConn) isH2() (bool, error) {
 	b, err := c.br.Peek(3)
-	if err == nil && !c.state.CompareAndSwap(connIdle, connActive) {
+	if err == nil && !c.state.CompareAndSwap(connNew, connActive) {
 		err = net.ErrClosed
 	}
 	if err != nil {
@@ -169,9 +175,14 @@ func (c *h1ServerConn) waitRequest() error {
 	return nil
 }
 
-// closeIfIdle closes the connection if it is waiting for a request.
+// closeIfIdle closes the connection if it is waiting for a next request,
+// or has been waiting for its first one for longer than h1NewConnGrace.
 func (c *h1ServerConn) closeIfIdle() {
-	if c.state.CompareAndSwap(connIdle, connClosed) {
+	idle := c.state.CompareAndSwap(connIdle, connClosed)
+	if !idle && time.Since(c.accepted) > h1NewConnGrace {
+		idle = c.state.CompareAndSwap(connNew, connClosed)
+	}
+	if idle {
 		_ = c.raw.Close()
 	}
 }
@@ -205,7 +216,9 @@ func (c *h1ServerConn) serveOne() (keep, gone bool) {
 		c.linger = !b.eof.Load()
 	}
 	keep = keep && c.ctx.Err() == nil
-	c.state.Store(connIdle)
+	if keep { // a connection about to close (and linger) stays active for Shutdown
+		c.state.Store(connIdle)
+	}
 	return keep, false
 }
 

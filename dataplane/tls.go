@@ -31,7 +31,7 @@ func (g *Gateway) ServeTLS(ln net.Listener) error {
 	}
 	s := newH1Server(g, ln)
 	s.tls = tlsConfig
-	s.h2.TLSConfig = tlsConfig
+	s.h2.TLSConfig = tlsConfig.Clone() // net/http's HTTP/2 setup writes to it
 	s.h2.Protocols = new(http.Protocols)
 	s.h2.Protocols.SetHTTP2(true)
 	s.h2.Protocols.SetHTTP1(true)
