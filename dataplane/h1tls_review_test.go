@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -52,15 +51,8 @@ func (s *h1Server) h1tlsConns() []*h1ServerConn {
 // its first 5 s). The h1Server treats the connection as idle during the
 // handshake and closes it under the client.
 func TestH1TLSReviewShutdownSparesHandshake(t *testing.T) {
-	echo := newEcho(t)
-	cert, key, x := selfSigned(t, "a.test")
-	cfg := oneRoute(1, echo.URL, store.Route{})
-	cfg.Certificates = []store.Certificate{{Name: "a", Cert: cert, Key: key, SNIs: []string{"a.test"}}}
-	gw := startGateway(t, cfg, Options{})
-	addr := serveTLS(t, gw)
+	gw, addr, roots := startTLSGateway(t)
 	s := h1tlsServer(t, gw.Gateway, true)
-	roots := x509.NewCertPool()
-	roots.AddCert(x)
 
 	raw, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -70,13 +62,7 @@ func TestH1TLSReviewShutdownSparesHandshake(t *testing.T) {
 	_ = raw.SetDeadline(time.Now().Add(waitTimeout))
 	waitfor.Condition(t, waitTimeout, "the connection to be accepted", func() bool { return len(s.h1tlsConns()) == 1 })
 
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		shut <- gw.Shutdown(ctx)
-	}()
-	waitfor.Condition(t, waitTimeout, "Shutdown to begin", s.shutting.Load)
+	shut := startShutdown(t, gw.Gateway, s)
 
 	tc := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "a.test", NextProtos: []string{"http/1.1"}})
 	if err := tc.Handshake(); err != nil {
@@ -133,13 +119,7 @@ func TestH1TLSReviewShutdownKeepsLinger(t *testing.T) {
 	// Shutdown begins while the server lingers on the connection; the
 	// client goes on sending the body for a while (well within h1Linger
 	// and h1LingerBytes), then ends it.
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		shut <- gw.Shutdown(ctx)
-	}()
-	waitfor.Condition(t, waitTimeout, "Shutdown to begin", s.shutting.Load)
+	shut := startShutdown(t, gw.Gateway, s)
 	chunk := make([]byte, 1024)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -156,4 +136,18 @@ func TestH1TLSReviewShutdownKeepsLinger(t *testing.T) {
 	if err := recv(t, shut, "Shutdown"); err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
+}
+
+// startShutdown runs gw.Shutdown in the background and returns its result
+// channel once s has begun shutting down.
+func startShutdown(t *testing.T, gw *Gateway, s *h1Server) <-chan error {
+	t.Helper()
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		shut <- gw.Shutdown(ctx)
+	}()
+	waitfor.Condition(t, waitTimeout, "Shutdown to begin", s.shutting.Load)
+	return shut
 }

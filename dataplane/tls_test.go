@@ -131,11 +131,10 @@ func TestTLSTerminationSNIAndHTTP2(t *testing.T) {
 	}
 }
 
-// TestTLSHTTP1 checks clients that negotiate http/1.1 by ALPN, or offer
-// no ALPN at all: they are served over TLS by the gateway's own HTTP/1.1
-// server, keep-alive included, and the upstream learns the request came
-// over https.
-func TestTLSHTTP1(t *testing.T) {
+// startTLSGateway serves a gateway with one route to an echo upstream
+// over TLS, with a certificate for a.test; it returns the gateway, its TLS
+// address and a pool that trusts the certificate.
+func startTLSGateway(t *testing.T) (*testGateway, string, *x509.CertPool) {
 	echo := newEcho(t)
 	cert, key, x := selfSigned(t, "a.test")
 	cfg := oneRoute(1, echo.URL, store.Route{})
@@ -144,6 +143,15 @@ func TestTLSHTTP1(t *testing.T) {
 	addr := serveTLS(t, gw)
 	roots := x509.NewCertPool()
 	roots.AddCert(x)
+	return gw, addr, roots
+}
+
+// TestTLSHTTP1 checks clients that negotiate http/1.1 by ALPN, or offer
+// no ALPN at all: they are served over TLS by the gateway's own HTTP/1.1
+// server, keep-alive included, and the upstream learns the request came
+// over https.
+func TestTLSHTTP1(t *testing.T) {
+	_, addr, roots := startTLSGateway(t)
 	for _, alpn := range [][]string{{"http/1.1"}, nil} {
 		conns := 0
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "a.test", NextProtos: alpn},
