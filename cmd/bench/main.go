@@ -86,15 +86,11 @@ func runProxyBench(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench: %d x %s closed loop (wrk -t%d -c%d, median reported), %d req/s open loop for %s; logs in %s\n\n",
+	fmt.Printf("bench: %d rounds of %s closed loop per target, targets in turn (wrk -t%d -c%d, median reported), %d req/s open loop for %s; logs in %s\n\n",
 		o.runs, o.duration, o.threads, o.conns, o.rate, o.rateDur, o.out)
-	var results []result
-	for _, t := range targets {
-		r, err := measure(o, t)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
-		}
-		results = append(results, r)
+	results, err := measureAll(o, targets)
+	if err != nil {
+		return err
 	}
 	report(os.Stdout, results)
 	return nil

@@ -29,36 +29,54 @@ type result struct {
 	cpuPerReq  time.Duration // the serving process's CPU per request in the closed-loop runs; 0: not measured
 }
 
-func measure(o options, t target) (result, error) {
-	r := result{name: t.name}
-	// Warm up connections and caches.
-	if _, _, _, err := wrk(o, t, 2*time.Second); err != nil {
-		return r, err
-	}
-	type run struct {
-		rps      float64
-		p50, p99 time.Duration
-	}
-	var runs []run
-	cpu0, cpuErr := cpuOf(t)
-	served := 0.0
-	for i := 0; i < o.runs; i++ {
-		rps, p50, p99, err := wrk(o, t, o.duration)
-		if err != nil {
-			return r, err
+// closedRun is one closed-loop run of a target.
+type closedRun struct {
+	rps      float64
+	p50, p99 time.Duration
+}
+
+// measureAll measures every target: a warm-up each, then o.runs rounds in
+// which every target gets one closed-loop run in turn, so that the shared
+// machine's slow drifts fall on all targets alike, and last an open-loop
+// run of each.
+func measureAll(o options, targets []target) ([]result, error) {
+	results := make([]result, len(targets))
+	runs := make([][]closedRun, len(targets))
+	cpu := make([]time.Duration, len(targets))
+	served := make([]float64, len(targets))
+	cpuOK := make([]bool, len(targets))
+	for i, t := range targets {
+		results[i].name, cpuOK[i] = t.name, t.pid != 0
+		if _, _, _, err := wrk(o, t, 2*time.Second); err != nil { // warm up connections and caches
+			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
-		runs = append(runs, run{rps, p50, p99})
-		r.rpsRuns = append(r.rpsRuns, rps)
-		served += rps * o.duration.Seconds()
 	}
-	if cpu1, err := cpuOf(t); err == nil && cpuErr == nil && served > 0 {
-		r.cpuPerReq = time.Duration(float64(cpu1-cpu0) / served)
+	for range o.runs {
+		for i, t := range targets {
+			cpu0, err0 := cpuOf(t)
+			rps, p50, p99, err := wrk(o, t, o.duration)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", t.name, err)
+			}
+			cpu1, err1 := cpuOf(t)
+			cpuOK[i] = cpuOK[i] && err0 == nil && err1 == nil
+			cpu[i] += cpu1 - cpu0
+			served[i] += rps * o.duration.Seconds()
+			runs[i] = append(runs[i], closedRun{rps, p50, p99})
+			results[i].rpsRuns = append(results[i].rpsRuns, rps)
+		}
 	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].rps < runs[j].rps })
-	med := runs[len(runs)/2]
-	r.rps, r.wrkP50, r.wrkP99 = med.rps, med.p50, med.p99
-	r.openP50, r.openP99, r.openErrors, r.openTotal = openLoop(o, t)
-	return r, nil
+	for i, t := range targets {
+		r := &results[i]
+		if cpuOK[i] && served[i] > 0 {
+			r.cpuPerReq = time.Duration(float64(cpu[i]) / served[i])
+		}
+		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].rps < runs[i][b].rps })
+		med := runs[i][len(runs[i])/2]
+		r.rps, r.wrkP50, r.wrkP99 = med.rps, med.p50, med.p99
+		r.openP50, r.openP99, r.openErrors, r.openTotal = openLoop(o, t)
+	}
+	return results, nil
 }
 
 var (
