@@ -140,6 +140,15 @@ func (cc *confConn) expectClosed(t *testing.T) {
 }
 
 // confGet is a minimal HTTP/1.1 GET of path.
+// inSync checks that the connection still reads requests where they
+// start: a plain GET on it is answered as itself.
+func (cc *confConn) inSync(t *testing.T) {
+	t.Helper()
+	if resp, body := cc.do(t, "GET", confGet("/next")); resp.StatusCode != 200 || body != "GET /next " {
+		t.Fatalf("next request: %d %q", resp.StatusCode, body)
+	}
+}
+
 func confGet(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: tollgate.test\r\n\r\n" }
 
 // confPost is an HTTP/1.1 POST of body to path with a Content-Length.
@@ -233,9 +242,7 @@ func TestH1ConfChunkedRequest(t *testing.T) {
 				t.Fatalf("%d %q, want 200 %q", resp.StatusCode, body, want)
 			}
 			// The chunked body was consumed exactly: the connection is in sync.
-			if resp, body := cc.do(t, "GET", confGet("/next")); resp.StatusCode != 200 || body != "GET /next " {
-				t.Fatalf("next request: %d %q", resp.StatusCode, body)
-			}
+			cc.inSync(t)
 		})
 	}
 }
@@ -351,9 +358,7 @@ func TestH1ConfSmuggling(t *testing.T) {
 		if body != "POST /echo hello" {
 			t.Fatalf("body %q: the request was not framed by chunked encoding", body)
 		}
-		if resp, body := cc.do(t, "GET", confGet("/next")); resp.StatusCode != 200 || body != "GET /next " {
-			t.Fatalf("next request: %d %q", resp.StatusCode, body)
-		}
+		cc.inSync(t)
 	default:
 		t.Fatalf("status %d %q, want 400 or chunked framing", resp.StatusCode, body)
 	}
@@ -389,9 +394,7 @@ func TestH1ConfResponseFraming(t *testing.T) {
 					t.Errorf("trailer %s = %q, want %q (trailers %v)", k, got, tt.trailer.Get(k), resp.Trailer)
 				}
 			}
-			if resp, body := cc.do(t, "GET", confGet("/next")); resp.StatusCode != 200 || body != "GET /next " {
-				t.Fatalf("next request: %d %q", resp.StatusCode, body)
-			}
+			cc.inSync(t)
 		})
 	}
 }
