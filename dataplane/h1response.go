@@ -16,10 +16,6 @@ import (
 // answer; a longer body, or a Flush, makes it chunked.
 const h1BodyBuffer = 4096
 
-// errBodyNotAllowed is returned by Write for statuses and methods that
-// have no body.
-var errBodyNotAllowed = http.ErrBodyNotAllowed
-
 // h1ResponseWriter is the http.ResponseWriter of an h1ServerConn. The
 // status line and header are written when the first body bytes are
 // flushed, or when the handler returns; until then small bodies are held
@@ -112,7 +108,7 @@ func (w *h1ResponseWriter) Write(p []byte) (int, error) {
 		if w.req != nil && w.req.Method == http.MethodHead {
 			return len(p), nil
 		}
-		return 0, errBodyNotAllowed
+		return 0, http.ErrBodyNotAllowed
 	}
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
 		return 0, http.ErrContentLength
