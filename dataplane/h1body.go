@@ -14,8 +14,8 @@ import (
 // while a Read is blocked: a request is cancelled through its context.
 type h1Body struct {
 	c    *h1Client
-	pc   *h1Conn   // nil once released
-	src  io.Reader // the body as http.ReadResponse framed it
+	pc   *h1Conn    // nil once released
+	src  bodyReader // the body as its framing delimits it
 	ctx  context.Context
 	stop func() bool // unregisters the cancellation; nil if none
 	keep bool        // the connection may serve another request
@@ -57,7 +57,7 @@ func (b *h1Body) Close() error {
 	}
 	// A deadline in the past: only buffered bytes can be read.
 	_ = b.pc.nc.SetReadDeadline(aLongTimeAgo)
-	_, err := io.CopyN(io.Discard, b.src, h1DrainBytes+1)
+	_, err := io.CopyN(io.Discard, &b.src, h1DrainBytes+1)
 	b.release(err == io.EOF, true)
 	return nil
 }

@@ -160,7 +160,7 @@ func (c *h1Client) try(pc *h1Conn, req *http.Request, host string, length int64)
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, pc.abortFn)
 	}
-	resp, answered, err := c.send(ctx, pc, req, host, length)
+	resp, f, answered, err := c.send(ctx, pc, req, host, length)
 	if err != nil {
 		if stop != nil {
 			stop()
@@ -173,22 +173,26 @@ func (c *h1Client) try(pc *h1Conn, req *http.Request, host string, length int64)
 		return nil, stale, err
 	}
 	keep := !resp.Close && !req.Close
-	if resp.Body == http.NoBody {
+	if f.empty() {
+		resp.Body = http.NoBody
 		c.release(pc, keep, stop, false)
 		return resp, false, nil
 	}
-	resp.Body = &h1Body{c: c, pc: pc, src: resp.Body, ctx: ctx, stop: stop, keep: keep}
+	b := &h1Body{c: c, pc: pc, ctx: ctx, stop: stop, keep: keep && !f.toClose}
+	b.src = newBodyReader(pc.br, f, resp, &pc.head)
+	resp.Body = b
 	return resp, false, nil
 }
 
-// send writes req and reads the response head. answered reports that a
-// byte of the response arrived. If writing fails, a response the server
-// sent before closing is still returned, for a connection not to keep.
-func (c *h1Client) send(ctx context.Context, pc *h1Conn, req *http.Request, host string, length int64) (resp *http.Response, answered bool, err error) {
+// send writes req and reads the response head and its framing. answered
+// reports that a byte of the response arrived. If writing fails, a
+// response the server sent before closing is still returned, for a
+// connection not to keep.
+func (c *h1Client) send(ctx context.Context, pc *h1Conn, req *http.Request, host string, length int64) (resp *http.Response, f framing, answered bool, err error) {
 	werr := pc.writeRequest(req, host, length)
 	if werr != nil {
 		if isRequestErr(werr) {
-			return nil, false, werr
+			return nil, noBody, false, werr
 		}
 		pc.setReadDeadline(ctx, time.Now().Add(h1EarlyResponseWait))
 	} else if c.readTimeout > 0 {
@@ -198,18 +202,18 @@ func (c *h1Client) send(ctx context.Context, pc *h1Conn, req *http.Request, host
 	defer func() { pc.limit = math.MaxInt64 }()
 	if _, err := pc.br.Peek(1); err != nil {
 		if werr != nil {
-			return nil, false, werr
+			return nil, noBody, false, werr
 		}
-		return nil, false, err
+		return nil, noBody, false, err
 	}
-	if resp, err = pc.readResponse(req); err != nil {
-		return nil, true, err
+	if resp, f, err = pc.readResponse(req); err != nil {
+		return nil, noBody, true, err
 	}
 	if werr != nil {
 		resp.Close = true
 	}
 	pc.setReadDeadline(ctx, time.Time{})
-	return resp, true, nil
+	return resp, f, true, nil
 }
 
 // setReadDeadline sets the read deadline unless the request's context

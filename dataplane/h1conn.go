@@ -39,6 +39,7 @@ type h1Conn struct {
 	abortFn   func()    // abort as a func value, made once
 	probe     connProbe // liveness check of an idle connection
 	scratch   [1]byte   // for the read that looks for the request body's EOF
+	head      []byte    // reused by readMessageHead
 }
 
 // dialH1 opens a connection to addr. A failure wraps errConnect.
@@ -152,23 +153,31 @@ func (pc *h1Conn) writeBody(body io.Reader, n int64) error {
 	return nil
 }
 
-// readResponse reads the response head, skipping interim 1xx answers.
-// The caller bounds the bytes it may read with pc.limit.
-func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, error) {
+// readResponse reads the response head, skipping interim 1xx answers,
+// and returns it with the framing of its body. The caller bounds the
+// bytes it may read with pc.limit.
+func (pc *h1Conn) readResponse(req *http.Request) (*http.Response, framing, error) {
 	for range h1Max1xx + 1 {
-		resp, err := http.ReadResponse(pc.br, req)
+		head, err := readMessageHead(pc.br, &pc.head, h1MaxHeaderBytes)
+		if errors.Is(err, errHeadTooLarge) {
+			return nil, noBody, fmt.Errorf("upstream response headers exceed %d bytes: %w", h1MaxHeaderBytes, err)
+		}
 		if err != nil {
-			return nil, err
+			return nil, noBody, err
+		}
+		resp, f, err := parseResponseHead(head, req)
+		if err != nil {
+			return nil, noBody, fmt.Errorf("malformed upstream response: %w", err)
 		}
 		code := resp.StatusCode
 		if code == http.StatusSwitchingProtocols {
-			return nil, errors.New("unexpected 101 Switching Protocols")
+			return nil, noBody, errors.New("unexpected 101 Switching Protocols")
 		}
-		if code >= 200 || code < 100 {
-			return resp, nil
+		if code >= 200 {
+			return resp, f, nil
 		}
 	}
-	return nil, fmt.Errorf("more than %d interim 1xx responses", h1Max1xx)
+	return nil, noBody, fmt.Errorf("more than %d interim 1xx responses", h1Max1xx)
 }
 
 // isStaleConnErr reports an error that a connection the server closed

@@ -1,0 +1,134 @@
+package dataplane
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// errHeadTooLarge is a message head, or a trailer section, over its limit.
+var errHeadTooLarge = errors.New("message head too large")
+
+// maxKeptScratch bounds the head buffer a connection keeps between
+// messages: a rare large head does not pin its memory.
+const maxKeptScratch = 16 << 10
+
+// readMessageHead reads from br one message head: the lines up to and
+// including the empty line that ends it, at most max bytes. The head is
+// returned as one string, so that every field parsed from it is a
+// substring and costs no allocation of its own. scratch is a buffer the
+// caller reuses across heads.
+func readMessageHead(br *bufio.Reader, scratch *[]byte, max int) (string, error) {
+	buf := (*scratch)[:0]
+	lineStart := 0
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)+len(frag) > max {
+			return "", errHeadTooLarge
+		}
+		buf = append(buf, frag...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue // the line goes on
+		case err == io.EOF && len(buf) > 0:
+			return "", io.ErrUnexpectedEOF
+		case err != nil:
+			return "", err
+		}
+		line := buf[lineStart:]
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			if lineStart == 0 {
+				return "", errors.New("empty line where a message head was expected")
+			}
+			if cap(buf) <= maxKeptScratch {
+				*scratch = buf
+			}
+			return string(buf), nil
+		}
+		lineStart = len(buf)
+	}
+}
+
+// headLine cuts the first line off s, without its line ending.
+func headLine(s string) (line, rest string) {
+	line, rest, _ = strings.Cut(s, "\n")
+	return strings.TrimSuffix(line, "\r"), rest
+}
+
+// parseHeaderFields parses the field lines of a head (after its first
+// line, up to and including the empty line that ends it) as net/textproto
+// does: names are canonicalised, values trimmed, obsolete line folding is
+// replaced by one space, and a name or value with a byte that RFC 9110
+// does not allow is refused. The values share one backing array.
+func parseHeaderFields(fields string) (http.Header, error) {
+	n := strings.Count(fields, "\n") - 1
+	if n <= 0 {
+		return make(http.Header), nil
+	}
+	h := make(http.Header, n)
+	strs := make([]string, n)
+	var last string // the name of the previous field, for a folded line
+	for {
+		line, rest := headLine(fields)
+		fields = rest
+		if line == "" {
+			return h, nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if last == "" {
+				return nil, fmt.Errorf("malformed header: folded first line %q", clip(line))
+			}
+			if err := unfold(h, last, line); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !validToken(name) {
+			return nil, fmt.Errorf("malformed header line %q", clip(line))
+		}
+		value = trimOWS(value)
+		if !validFieldValue(value) {
+			return nil, fmt.Errorf("malformed header line %q", clip(line))
+		}
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		if vv, ok := h[name]; ok {
+			h[name] = append(vv, value)
+		} else {
+			vv, strs = strs[:1:1], strs[1:]
+			vv[0] = value
+			h[name] = vv
+		}
+		last = name
+	}
+}
+
+// unfold appends a continuation line to the last value of name.
+func unfold(h http.Header, name, line string) error {
+	more := trimOWS(line)
+	if !validFieldValue(more) {
+		return fmt.Errorf("malformed header line %q", clip(line))
+	}
+	vv := h[name]
+	vv[len(vv)-1] = strings.TrimLeft(vv[len(vv)-1]+" "+more, " \t") // as net/textproto joins them
+	return nil
+}
+
+// trimOWS trims the optional whitespace around a field value: spaces and
+// tabs only, so that a stray CR is left to be refused.
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	const max = 80
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

@@ -1,0 +1,209 @@
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readTestResponse parses raw as the h1Client does and reads the body.
+func readTestResponse(raw string, method string) (*http.Response, string, error) {
+	br := bufio.NewReaderSize(strings.NewReader(raw), 64)
+	var scratch []byte
+	req := &http.Request{Method: method}
+	head, err := readMessageHead(br, &scratch, h1MaxHeaderBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, f, err := parseResponseHead(head, req)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.empty() {
+		return resp, "", nil
+	}
+	r := newBodyReader(br, f, resp, &scratch)
+	body, err := io.ReadAll(&r)
+	return resp, string(body), err
+}
+
+func TestParseResponseHead(t *testing.T) {
+	tests := []struct {
+		name, raw, method string
+		status            int
+		length            int64
+		body              string
+		close             bool
+		header            http.Header
+		trailer           http.Header
+	}{
+		{name: "length", raw: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhelloEXTRA",
+			status: 200, length: 5, body: "hello", header: http.Header{"Content-Length": {"5"}, "X-A": {"1"}}},
+		{name: "bare LF, repeated and lower-case names, trimmed values",
+			raw:    "HTTP/1.1 201 Created\nx-a:  1 \nX-A:\t2\ncontent-length: 0\n\n",
+			status: 201, header: http.Header{"X-A": {"1", "2"}, "Content-Length": {"0"}}},
+		{name: "equal content lengths collapse", raw: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+			status: 200, length: 2, body: "ok", header: http.Header{"Content-Length": {"2"}}},
+		{name: "chunked wins over length, trailers", method: "GET",
+			raw:    "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, x-late\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Sum: 9\r\nX-Other: y\r\n\r\n",
+			status: 200, length: -1, body: "abcde", header: http.Header{},
+			trailer: http.Header{"X-Sum": {"9"}, "X-Late": nil, "X-Other": {"y"}}},
+		{name: "close delimited", raw: "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end",
+			status: 200, length: -1, body: "to the end", close: true, header: http.Header{"Connection": {"close"}}},
+		{name: "no length: to the close", raw: "HTTP/1.1 200 OK\r\n\r\nall of it",
+			status: 200, length: -1, body: "all of it", close: true, header: http.Header{}},
+		{name: "HTTP/1.0 closes", raw: "HTTP/1.0 200 OK\r\n\r\nall", status: 200, length: -1, body: "all", close: true, header: http.Header{}},
+		{name: "HEAD has no body", method: "HEAD", raw: "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n",
+			status: 200, length: 7, header: http.Header{"Content-Length": {"7"}}},
+		{name: "304 has no body", raw: "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+			status: 304, header: http.Header{"Content-Length": {"7"}}},
+		{name: "folded value", raw: "HTTP/1.1 204 No Content\r\nX-F: a\r\n  b\r\n\r\n",
+			status: 204, header: http.Header{"X-F": {"a b"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			resp, body, err := readTestResponse(tt.raw, method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status || body != tt.body || resp.Close != tt.close {
+				t.Errorf("got %d %q close=%v, want %d %q close=%v", resp.StatusCode, body, resp.Close, tt.status, tt.body, tt.close)
+			}
+			if tt.length != 0 && resp.ContentLength != tt.length {
+				t.Errorf("ContentLength = %d, want %d", resp.ContentLength, tt.length)
+			}
+			if !reflect.DeepEqual(resp.Header, tt.header) {
+				t.Errorf("header = %v, want %v", resp.Header, tt.header)
+			}
+			if !reflect.DeepEqual(resp.Trailer, tt.trailer) {
+				t.Errorf("trailer = %v, want %v", resp.Trailer, tt.trailer)
+			}
+		})
+	}
+}
+
+func TestParseResponseHeadRefuses(t *testing.T) {
+	for _, raw := range []string{
+		"HTTP/1.1 200\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nNo colon\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n folded first\r\n\r\n",
+		"HTTP/1.1 20 OK\r\n\r\n",
+		"HTTP/1.1 abc OK\r\n\r\n",
+		"HTTP/2.0 200 OK\r\n\r\n",
+		"HTTP/1.1\r\n\r\n",
+		"\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", // short body
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n", // trailer cut short
+	} {
+		if resp, body, err := readTestResponse(raw, "GET"); err == nil {
+			t.Errorf("%q: accepted, status %d body %q", raw, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestH1ClientPassesTrailers: trailers of a chunked upstream response
+// reach resp.Trailer once the body is read, and the connection is reused.
+func TestH1ClientPassesTrailers(t *testing.T) {
+	addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readHead(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				"4\r\nbody\r\n0\r\nX-Sum: 42\r\n\r\n")
+		}
+	})
+	c := newTestH1(t, time.Second)
+	for range 2 {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		resp, err := c.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Trailer; !reflect.DeepEqual(got, http.Header{"X-Sum": nil}) {
+			t.Errorf("trailer before the body = %v", got)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "body" || resp.Trailer.Get("X-Sum") != "42" {
+			t.Errorf("body %q, %v, trailer %v", b, err, resp.Trailer)
+		}
+	}
+	c.pool.mu.Lock()
+	n := len(c.pool.idle[addr])
+	c.pool.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d idle connections after two requests, want 1 (reused)", n)
+	}
+}
+
+// FuzzResponseHead checks the h1Client's response parser against
+// net/http's: whatever it accepts, net/http accepts with the same
+// status, header, length, keep-alive and body. It may refuse more.
+func FuzzResponseHead(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: A\r\n\r\n3\r\nabc\r\n0\r\nA: 1\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 204 No Content\r\nX: a\r\n b\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nrest",
+		"HTTP/1.1 200 OK\nContent-Length: 0\nContent-Length: 0\n\n",
+	} {
+		f.Add([]byte(seed), false)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, head bool) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		resp, body, err := readTestResponse(string(raw), method)
+		if err != nil {
+			return
+		}
+		want, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%q: accepted, net/http refuses: %v", raw, err)
+		}
+		wantBody, err := io.ReadAll(want.Body)
+		if err != nil {
+			t.Fatalf("%q: body read, net/http fails: %v", raw, err)
+		}
+		delete(want.Header, "Connection") // net/http drops "close" here; the proxy drops it anyway
+		delete(resp.Header, "Connection")
+		switch {
+		case resp.StatusCode != want.StatusCode || resp.Status != want.Status:
+			t.Fatalf("%q: status %q, net/http %q", raw, resp.Status, want.Status)
+		case !maps.EqualFunc(resp.Header, want.Header, slicesEqual):
+			t.Fatalf("%q: header %v, net/http %v", raw, resp.Header, want.Header)
+		case resp.ContentLength != want.ContentLength || resp.Close != want.Close:
+			t.Fatalf("%q: length %d close %v, net/http %d %v", raw, resp.ContentLength, resp.Close, want.ContentLength, want.Close)
+		case body != string(wantBody):
+			t.Fatalf("%q: body %q, net/http %q", raw, body, wantBody)
+		case !maps.EqualFunc(resp.Trailer, want.Trailer, slicesEqual):
+			t.Fatalf("%q: trailer %v, net/http %v", raw, resp.Trailer, want.Trailer)
+		}
+	})
+}
+
+func slicesEqual(a, b []string) bool { return reflect.DeepEqual(a, b) }
