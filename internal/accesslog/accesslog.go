@@ -165,8 +165,11 @@ func (l *Log) Close() error {
 
 // batchDelay is how long the writer lets records gather after writing a
 // batch, so that requests hand records to a buffer instead of waking the
-// writer one by one. It bounds how late a line is written.
-const batchDelay = time.Millisecond
+// writer one by one. It bounds how late a line is written. At 2,000 req/s
+// 10 ms (against 1 ms) took the gateway from 6.2 to 5.1 context switches
+// and from 265 to 226 µs of CPU per request; the queue (DefaultQueueSize)
+// holds 10 ms of 400k req/s.
+const batchDelay = 10 * time.Millisecond
 
 // run writes what is queued, flushes, lets the next records gather for
 // batchDelay, and so on until Close, which it answers by writing out the
