@@ -42,6 +42,7 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, framing,
 		return nil, noBody, err
 	}
 	resp.Header = h
+	fixPragmaCacheControl(h)
 	resp.Close = closeAfter(resp.ProtoMinor, h)
 	chunked, err := transferChunked(resp.ProtoMinor, h)
 	if err != nil {
@@ -95,6 +96,17 @@ func parseStatusLine(line string, resp *http.Response) error {
 	resp.Proto, resp.ProtoMajor, resp.ProtoMinor = proto, major, minor
 	resp.Status, resp.StatusCode = strings.TrimLeft(status, " "), n
 	return nil
+}
+
+// fixPragmaCacheControl reads "Pragma: no-cache" without a Cache-Control
+// as "Cache-Control: no-cache", as net/http does (RFC 9111 §5.4), so an
+// HTTP/1.0 upstream's no-cache keeps its meaning for the cache plugin.
+func fixPragmaCacheControl(h http.Header) {
+	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
 }
 
 // closeAfter reports whether the connection ends after this message:

@@ -64,6 +64,8 @@ func TestParseResponseHead(t *testing.T) {
 			status: 200, length: 7, header: http.Header{"Content-Length": {"7"}}},
 		{name: "304 has no body", raw: "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
 			status: 304, header: http.Header{"Content-Length": {"7"}}},
+		{name: "Pragma: no-cache reads as Cache-Control", raw: "HTTP/1.1 204 No Content\r\nPragma: no-cache\r\n\r\n",
+			status: 204, header: http.Header{"Pragma": {"no-cache"}, "Cache-Control": {"no-cache"}}},
 		{name: "folded value", raw: "HTTP/1.1 204 No Content\r\nX-F: a\r\n  b\r\n\r\n",
 			status: 204, header: http.Header{"X-F": {"a b"}}},
 	}
@@ -169,6 +171,7 @@ func FuzzResponseHead(f *testing.F) {
 		"HTTP/1.1 204 No Content\r\nX: a\r\n b\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nrest",
 		"HTTP/1.1 200 OK\nContent-Length: 0\nContent-Length: 0\n\n",
+		"HTTP/1.0 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n",
 	} {
 		f.Add([]byte(seed), false)
 	}
