@@ -42,7 +42,8 @@ test:
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
 ## decoder and validator, the route matcher, the HTTP/1.1 server (raw bytes
-## in, well-formed responses out), the upstream response parser (against
+## in, well-formed responses out), the upstream response parser and the
+## server's fast request parser (both against
 ## net/http's), the limiter's gossip message
 ## decoder, the JWT path and the JSON field shaper (upstream bodies). Failing inputs land in testdata/fuzz as
 ## regression cases that plain `go test` then runs.
@@ -52,6 +53,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRouteMatch$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzH1Server$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzResponseHead$$' -fuzztime=$(FUZZTIME) ./dataplane
+	$(GO) test -run='^$$' -fuzz='^FuzzRequestHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./limiter
 	$(GO) test -run='^$$' -fuzz='^FuzzJWT$$' -fuzztime=$(FUZZTIME) ./internal/auth
 	$(GO) test -run='^$$' -fuzz='^FuzzRuleApply$$' -fuzztime=$(FUZZTIME) ./internal/shape

@@ -210,3 +210,53 @@ func FuzzResponseHead(f *testing.F) {
 }
 
 func slicesEqual(a, b []string) bool { return reflect.DeepEqual(a, b) }
+
+// FuzzRequestHead checks the server's fast request parser against
+// http.ReadRequest: a request it takes, http.ReadRequest reads the same,
+// consuming the same bytes. It may leave any request to http.ReadRequest.
+func FuzzRequestHead(f *testing.F) {
+	for _, seed := range []string{
+		"GET /a?b=c HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\nGET /next",
+		"GET http://h/p HTTP/1.1\r\nHost: other\r\n\r\n",
+		"GET / HTTP/1.0\r\nConnection: keep-alive\r\nPragma: no-cache\r\n\r\n",
+		"DELETE /x HTTP/1.1\nHost: x\nX: a\n  folded\nx-a: 1\n\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+		"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+		"GET //x/../y%zz HTTP/1.1\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(raw), 4096)
+		_, _ = br.Peek(1)
+		req, ok := readBufferedRequest(br, 1<<20)
+		if !ok {
+			if br.Buffered() != min(len(raw), 4096) {
+				t.Fatalf("%q: declined after consuming input", raw)
+			}
+			return
+		}
+		gr := bufio.NewReader(bytes.NewReader(raw))
+		want, err := http.ReadRequest(gr)
+		if err != nil {
+			t.Fatalf("%q: accepted, http.ReadRequest refuses: %v", raw, err)
+		}
+		rest, _ := io.ReadAll(br)
+		wantRest, _ := io.ReadAll(gr)
+		switch {
+		case req.Method != want.Method || req.RequestURI != want.RequestURI || req.URL.String() != want.URL.String():
+			t.Fatalf("%q: %s %s (%s), http.ReadRequest %s %s (%s)", raw, req.Method, req.RequestURI, req.URL, want.Method, want.RequestURI, want.URL)
+		case req.Proto != want.Proto || req.ProtoMajor != want.ProtoMajor || req.ProtoMinor != want.ProtoMinor:
+			t.Fatalf("%q: proto %s, http.ReadRequest %s", raw, req.Proto, want.Proto)
+		case !maps.EqualFunc(req.Header, want.Header, slicesEqual):
+			t.Fatalf("%q: header %v, http.ReadRequest %v", raw, req.Header, want.Header)
+		case req.Host != want.Host || req.Close != want.Close || req.ContentLength != want.ContentLength:
+			t.Fatalf("%q: host %q close %v length %d, http.ReadRequest %q %v %d", raw, req.Host, req.Close, req.ContentLength, want.Host, want.Close, want.ContentLength)
+		case want.Body != http.NoBody || len(want.Trailer) > 0:
+			t.Fatalf("%q: read without a body, http.ReadRequest has one", raw)
+		case string(rest) != string(wantRest):
+			t.Fatalf("%q: left %q, http.ReadRequest %q", raw, rest, wantRest)
+		}
+	})
+}

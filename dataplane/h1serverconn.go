@@ -245,20 +245,19 @@ func (c *h1ServerConn) handle(w *h1ResponseWriter, req *http.Request) {
 
 // readRequest reads the next request's head within ReadHeaderTimeout and
 // MaxHeaderBytes, and checks what net/http's server checks beyond
-// http.ReadRequest.
+// http.ReadRequest. A request without a body whose head is already
+// buffered whole (most of them) is parsed without http.ReadRequest.
 func (c *h1ServerConn) readRequest() (*http.Request, error) {
 	opts := &c.srv.g.opts
-	_ = c.nc.SetReadDeadline(time.Now().Add(opts.ReadHeaderTimeout))
-	c.lr.n = int64(serverHeaderLimit(opts.MaxHeaderBytes)) + h1ReadSlack
-	req, err := http.ReadRequest(c.br)
-	hitLimit := c.lr.n == 0
-	c.lr.n = -1
-	_ = c.nc.SetReadDeadline(time.Time{})
-	switch {
-	case err != nil && hitLimit:
-		return nil, errHeaderTooLarge
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	limit := serverHeaderLimit(opts.MaxHeaderBytes)
+	req, ok := readBufferedRequest(c.br, limit)
+	if ok {
+		_ = c.nc.SetReadDeadline(time.Time{}) // waitRequest's idle deadline
+	} else {
+		var err error
+		if req, err = c.readRequestSlow(limit); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkRequest(req); err != nil {
 		return nil, err
@@ -269,6 +268,24 @@ func (c *h1ServerConn) readRequest() (*http.Request, error) {
 		req.Body = &h1RequestBody{src: req.Body, c: c, expect: expectsContinue(req)}
 	}
 	return req.WithContext(c.ctx), nil
+}
+
+// readRequestSlow reads a request with http.ReadRequest, within
+// ReadHeaderTimeout and limit bytes of head.
+func (c *h1ServerConn) readRequestSlow(limit int) (*http.Request, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.ReadHeaderTimeout))
+	c.lr.n = int64(limit) + h1ReadSlack
+	req, err := http.ReadRequest(c.br)
+	hitLimit := c.lr.n == 0
+	c.lr.n = -1
+	_ = c.nc.SetReadDeadline(time.Time{})
+	switch {
+	case err != nil && hitLimit:
+		return nil, errHeaderTooLarge
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	return req, nil
 }
 
 // checkRequest refuses what net/http's server refuses after parsing: not
