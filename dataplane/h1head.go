@@ -59,18 +59,34 @@ func headLine(s string) (line, rest string) {
 	return strings.TrimSuffix(line, "\r"), rest
 }
 
+// Bounds on what parsing a head keeps.
+const (
+	// maxFieldsHint caps the fields a header map is sized for up front,
+	// as net/textproto does.
+	maxFieldsHint = 1000
+	// maxPinnedHead is the largest head whose names and values stay
+	// substrings of it. Those of a larger head are copied, so that keeping
+	// one short value (in the cache, say) does not keep the whole head.
+	maxPinnedHead = 16 << 10
+)
+
 // parseHeaderFields parses the field lines of a head (after its first
 // line, up to and including the empty line that ends it) as net/textproto
 // does: names are canonicalised, values trimmed, obsolete line folding is
 // replaced by one space, and a name or value with a byte that RFC 9110
-// does not allow is refused. The values share one backing array.
+// does not allow is refused. The values share one backing array; in a
+// head up to maxPinnedHead they are substrings of it.
 func parseHeaderFields(fields string) (http.Header, error) {
-	n := strings.Count(fields, "\n") - 1
+	detach := len(fields) > maxPinnedHead
+	n := min(strings.Count(fields, "\n")-1, maxFieldsHint)
 	if n <= 0 {
 		return make(http.Header), nil
 	}
 	h := make(http.Header, n)
-	strs := make([]string, n)
+	var strs []string // one array for the values, unless a dropped one could pin it
+	if !detach {
+		strs = make([]string, n)
+	}
 	var last string // the name of the previous field, for a folded line
 	for {
 		line, rest := headLine(fields)
@@ -96,8 +112,13 @@ func parseHeaderFields(fields string) (http.Header, error) {
 			return nil, fmt.Errorf("malformed header line %q", clip(line))
 		}
 		name = textproto.CanonicalMIMEHeaderKey(name)
+		if detach {
+			name, value = strings.Clone(name), strings.Clone(value)
+		}
 		if vv, ok := h[name]; ok {
 			h[name] = append(vv, value)
+		} else if len(strs) == 0 {
+			h[name] = []string{value}
 		} else {
 			vv, strs = strs[:1:1], strs[1:]
 			vv[0] = value

@@ -37,6 +37,9 @@ func parseResponseHead(head string, req *http.Request) (*http.Response, framing,
 	if err := parseStatusLine(line, resp); err != nil {
 		return nil, noBody, err
 	}
+	if len(head) > maxPinnedHead { // see parseHeaderFields
+		resp.Status, resp.Proto = strings.Clone(resp.Status), strings.Clone(resp.Proto)
+	}
 	h, err := parseHeaderFields(fields)
 	if err != nil {
 		return nil, noBody, err
@@ -232,6 +235,10 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// h1MaxTrailerBytes bounds a response's trailer section: net/http refused
+// one it could not see the end of in its read buffer, which was this size.
+const h1MaxTrailerBytes = h1BufferSize
+
 // readTrailer reads the trailer section after the last chunk into
 // resp.Trailer, and returns io.EOF once it is read.
 func (r *bodyReader) readTrailer() error {
@@ -248,7 +255,7 @@ func (r *bodyReader) readTrailer() error {
 	case b[0] == '\n' || b[0] == '\r':
 		return errors.New("malformed end of chunked body")
 	}
-	head, err := readMessageHead(r.br, r.scratch, h1MaxHeaderBytes)
+	head, err := readMessageHead(r.br, r.scratch, h1MaxTrailerBytes)
 	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}

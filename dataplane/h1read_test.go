@@ -10,28 +10,47 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
+	"unsafe"
 )
 
 // readTestResponse parses raw as the h1Client does and reads the body.
 func readTestResponse(raw string, method string) (*http.Response, string, error) {
-	br := bufio.NewReaderSize(strings.NewReader(raw), 64)
+	resp, body, _, err := readTestResponseRest([]byte(raw), method, false)
+	return resp, body, err
+}
+
+// readTestResponseRest parses raw as the h1Client does, through a read
+// buffer of the client's size, and returns the response, its body and the
+// bytes left on the connection. With oneByte, each read returns one byte
+// (a head split across reads).
+func readTestResponseRest(raw []byte, method string, oneByte bool) (*http.Response, string, string, error) {
+	var src io.Reader = bytes.NewReader(raw)
+	if oneByte {
+		src = iotest.OneByteReader(src)
+	}
+	br := bufio.NewReaderSize(src, h1BufferSize)
 	var scratch []byte
-	req := &http.Request{Method: method}
 	head, err := readMessageHead(br, &scratch, h1MaxHeaderBytes)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	resp, f, err := parseResponseHead(head, req)
+	resp, f, err := parseResponseHead(head, &http.Request{Method: method})
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	if f.empty() {
-		return resp, "", nil
+	body := ""
+	if !f.empty() {
+		r := newBodyReader(br, f, resp, &scratch)
+		b, err := io.ReadAll(&r)
+		if err != nil {
+			return nil, "", "", err
+		}
+		body = string(b)
 	}
-	r := newBodyReader(br, f, resp, &scratch)
-	body, err := io.ReadAll(&r)
-	return resp, string(body), err
+	rest, _ := io.ReadAll(br)
+	return resp, body, string(rest), nil
 }
 
 func TestParseResponseHead(t *testing.T) {
@@ -161,14 +180,17 @@ func TestH1ClientPassesTrailers(t *testing.T) {
 }
 
 // FuzzResponseHead checks the h1Client's response parser against
-// net/http's: whatever it accepts, net/http accepts with the same
-// status, header, length, keep-alive and body. It may refuse more.
+// net/http's, with the same read buffer, and heads split across reads for
+// half the inputs: whatever it accepts, net/http accepts with the same
+// status, header, length, keep-alive, body and trailer, and leaves the
+// same bytes on the connection. It may refuse more.
 func FuzzResponseHead(f *testing.F) {
 	for _, seed := range []string{
-		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: A\r\n\r\n3\r\nabc\r\n0\r\nA: 1\r\n\r\n",
-		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
-		"HTTP/1.1 204 No Content\r\nX: a\r\n b\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: A\r\n\r\n3\r\nabc\r\n0\r\nA: 1\r\n\r\nNEXT",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nxNEXT",
+		"HTTP/1.1 204 No Content\r\nX: a\r\n b\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nrest",
 		"HTTP/1.1 200 OK\nContent-Length: 0\nContent-Length: 0\n\n",
 		"HTTP/1.0 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n",
@@ -180,11 +202,12 @@ func FuzzResponseHead(f *testing.F) {
 		if head {
 			method = "HEAD"
 		}
-		resp, body, err := readTestResponse(string(raw), method)
+		resp, body, rest, err := readTestResponseRest(raw, method, len(raw)%2 == 0)
 		if err != nil {
 			return
 		}
-		want, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), &http.Request{Method: method})
+		gr := bufio.NewReaderSize(bytes.NewReader(raw), h1BufferSize)
+		want, err := http.ReadResponse(gr, &http.Request{Method: method})
 		if err != nil {
 			t.Fatalf("%q: accepted, net/http refuses: %v", raw, err)
 		}
@@ -192,10 +215,11 @@ func FuzzResponseHead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: body read, net/http fails: %v", raw, err)
 		}
+		wantRest, _ := io.ReadAll(gr)
 		delete(want.Header, "Connection") // net/http drops "close" here; the proxy drops it anyway
 		delete(resp.Header, "Connection")
 		switch {
-		case resp.StatusCode != want.StatusCode || resp.Status != want.Status:
+		case resp.StatusCode != want.StatusCode || resp.Status != want.Status || resp.Proto != want.Proto:
 			t.Fatalf("%q: status %q, net/http %q", raw, resp.Status, want.Status)
 		case !maps.EqualFunc(resp.Header, want.Header, slicesEqual):
 			t.Fatalf("%q: header %v, net/http %v", raw, resp.Header, want.Header)
@@ -205,8 +229,55 @@ func FuzzResponseHead(f *testing.F) {
 			t.Fatalf("%q: body %q, net/http %q", raw, body, wantBody)
 		case !maps.EqualFunc(resp.Trailer, want.Trailer, slicesEqual):
 			t.Fatalf("%q: trailer %v, net/http %v", raw, resp.Trailer, want.Trailer)
+		case rest != string(wantRest):
+			t.Fatalf("%q: left %q, net/http %q", raw, rest, wantRest)
 		}
 	})
+}
+
+// TestLargeHeadIsNotPinned: the names and values of a head over
+// maxPinnedHead are copies, in arrays of their own, so a short field kept
+// after the others are dropped does not keep the whole head alive.
+func TestLargeHeadIsNotPinned(t *testing.T) {
+	raw := "HTTP/1.1 200 OK\r\nKeep-Alive: " + strings.Repeat("k", 256<<10) +
+		"\r\nCache-Control: max-age=60\r\nContent-Length: 0\r\n\r\n"
+	br := bufio.NewReaderSize(strings.NewReader(raw), h1BufferSize)
+	var scratch []byte
+	head, err := readMessageHead(br, &scratch, h1MaxHeaderBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _, err := parseResponseHead(head, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(head)))
+	inHead := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return s != "" && p >= start && p < start+uintptr(len(head))
+	}
+	for k, vv := range resp.Header {
+		if inHead(k) || inHead(vv[0]) || cap(vv) != len(vv) {
+			t.Errorf("%s: %q shares the head's memory, or an array with other fields", k, vv)
+		}
+	}
+	if inHead(resp.Status) || inHead(resp.Proto) {
+		t.Errorf("the status line shares the head's memory")
+	}
+}
+
+// TestTrailerSectionLimit: a trailer section longer than the client's
+// read buffer is refused, as net/http refused it.
+func TestTrailerSectionLimit(t *testing.T) {
+	long := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n" +
+		strings.Repeat("X-T: "+strings.Repeat("t", 1000)+"\r\n", 40) + "\r\n"
+	if _, _, err := readTestResponse(long, "GET"); err == nil {
+		t.Errorf("a 40 KB trailer section was accepted")
+	}
+	short := strings.Replace(long, strings.Repeat("X-T: "+strings.Repeat("t", 1000)+"\r\n", 40), "X-T: 1\r\n", 1)
+	if resp, _, err := readTestResponse(short, "GET"); err != nil || resp.Trailer.Get("X-T") != "1" {
+		t.Errorf("a short trailer: %v", err)
+	}
 }
 
 func slicesEqual(a, b []string) bool { return reflect.DeepEqual(a, b) }
