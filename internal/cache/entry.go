@@ -28,6 +28,7 @@ type entry struct {
 // newEntry builds an entry of a response to a request with the header
 // req. It takes ownership of header and body.
 func newEntry(status int, header http.Header, body []byte, req http.Header, f freshness, initAge time.Duration, respTime time.Time) *entry {
+	header = detachHeader(header)
 	e := &entry{status: status, header: header, body: body, fresh: f, initAge: initAge, respTime: respTime}
 	e.vary = varyNames(header)
 	e.varyVals = make([]string, len(e.vary))
@@ -36,7 +37,6 @@ func newEntry(status int, header http.Header, body []byte, req http.Header, f fr
 	}
 	e.size = entryOverhead + int64(len(body))
 	for k, vv := range header {
-		header[k] = slices.Clip(vv) // an Add by a later writer must copy
 		e.size += int64(len(k))
 		for _, v := range vv {
 			e.size += int64(len(v)) + 16
@@ -46,6 +46,46 @@ func newEntry(status int, header http.Header, body []byte, req http.Header, f fr
 		e.size += int64(len(v))
 	}
 	return e
+}
+
+// detachHeader copies h into one new map, names and values in one new
+// string: what the upstream client parsed are slices of the whole
+// response head, which a stored entry must not keep alive (its size
+// counts only its own fields). Each value slice has no spare capacity, so
+// an Add by a later writer copies it.
+func detachHeader(h http.Header) http.Header {
+	names := make([]string, 0, len(h)) // one order for both passes
+	n, fields := 0, 0
+	for k, vv := range h {
+		names = append(names, k)
+		n += len(k)
+		for _, v := range vv {
+			n += len(v)
+		}
+		fields += len(vv)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, k := range names {
+		b.WriteString(k)
+		for _, v := range h[k] {
+			b.WriteString(v)
+		}
+	}
+	all, at := b.String(), 0
+	take := func(s string) string { at += len(s); return all[at-len(s) : at] }
+	out := make(http.Header, len(h))
+	values := make([]string, fields)
+	for _, k := range names {
+		vv, name := h[k], take(k)
+		dst := values[:len(vv):len(vv)]
+		values = values[len(vv):]
+		for i, v := range vv {
+			dst[i] = take(v)
+		}
+		out[name] = dst
+	}
+	return out
 }
 
 // age is the entry's current_age at now (RFC 9111 4.2.3).

@@ -3,6 +3,7 @@ package cache
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -164,6 +165,8 @@ func (s *Store) node(key string, res resource) *node {
 		s.moveToFront(n)
 		return n
 	}
+	// Copies: the request's strings may be slices of its whole head.
+	key, res.path, res.query = strings.Clone(key), strings.Clone(res.path), strings.Clone(res.query)
 	n := &node{key: key, res: res}
 	s.nodes[key] = n
 	p := resource{route: res.route, path: res.path}
