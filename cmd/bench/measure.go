@@ -26,7 +26,7 @@ type result struct {
 	openP99    time.Duration
 	openErrors uint64
 	openTotal  uint64
-	cpuPerReq  time.Duration // the serving process's CPU per request in the closed-loop runs; 0: not measured
+	cpuPerReq  cpuTimes // the serving process's CPU per request in the closed-loop runs; zero: not measured
 }
 
 // closedRun is one closed-loop run of a target.
@@ -42,7 +42,7 @@ type closedRun struct {
 func measureAll(o options, targets []target) ([]result, error) {
 	results := make([]result, len(targets))
 	runs := make([][]closedRun, len(targets))
-	cpu := make([]time.Duration, len(targets))
+	cpu := make([]cpuTimes, len(targets))
 	served := make([]float64, len(targets))
 	cpuOK := make([]bool, len(targets))
 	for i, t := range targets {
@@ -60,7 +60,7 @@ func measureAll(o options, targets []target) ([]result, error) {
 			}
 			cpu1, err1 := cpuOf(t)
 			cpuOK[i] = cpuOK[i] && err0 == nil && err1 == nil
-			cpu[i] += cpu1 - cpu0
+			cpu[i] = cpu[i].add(cpu1.sub(cpu0))
 			served[i] += rps * o.duration.Seconds()
 			runs[i] = append(runs[i], closedRun{rps, p50, p99})
 			results[i].rpsRuns = append(results[i].rpsRuns, rps)
@@ -69,7 +69,7 @@ func measureAll(o options, targets []target) ([]result, error) {
 	for i, t := range targets {
 		r := &results[i]
 		if cpuOK[i] && served[i] > 0 {
-			r.cpuPerReq = time.Duration(float64(cpu[i]) / served[i])
+			r.cpuPerReq = cpu[i].per(served[i])
 		}
 		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].rps < runs[i][b].rps })
 		med := runs[i][len(runs[i])/2]
@@ -109,9 +109,9 @@ func wrk(o options, t target, d time.Duration) (float64, time.Duration, time.Dur
 }
 
 // cpuOf is the CPU time t's process has used so far.
-func cpuOf(t target) (time.Duration, error) {
+func cpuOf(t target) (cpuTimes, error) {
 	if t.pid == 0 {
-		return 0, fmt.Errorf("%s: no process to measure", t.name)
+		return cpuTimes{}, fmt.Errorf("%s: no process to measure", t.name)
 	}
 	return processCPU(t.pid)
 }
@@ -148,7 +148,7 @@ func report(w io.Writer, results []result) {
 	for _, r := range results {
 		byName[r.name] = r
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t\n", r.name, r.rps, fmtRuns(r.rpsRuns),
-			r.wrkP50, r.wrkP99, r.openP50, r.openP99, r.openErrors, r.openTotal, fmtCPU(r.cpuPerReq))
+			r.wrkP50, r.wrkP99, r.openP50, r.openP99, r.openErrors, r.openTotal, fmtCPU(r.cpuPerReq.total()))
 	}
 	tw.Flush()
 	d, n, t := byName["direct"], byName["nginx"], byName["tollgate"]
@@ -156,9 +156,9 @@ func report(w io.Writer, results []result) {
 	fmt.Fprintf(w, "tollgate/direct throughput: %.2f\n", t.rps/d.rps)
 	if c := byName["tollgate+chain"]; c.name != "" {
 		fmt.Fprintf(w, "full chain (jwt, rate-limit, request id, access log) / bare route throughput: %.2f   (target >= 0.85)\n", c.rps/t.rps)
-		if c.cpuPerReq > 0 && t.cpuPerReq > 0 {
+		if c.cpuPerReq.total() > 0 && t.cpuPerReq.total() > 0 {
 			fmt.Fprintf(w, "full chain / bare route, gateway CPU per request: %.2f   (the chain's own cost, free of the load generator's share of the 2 cores)\n",
-				float64(c.cpuPerReq)/float64(t.cpuPerReq))
+				float64(c.cpuPerReq.total())/float64(t.cpuPerReq.total()))
 		}
 	}
 	if n.name == "" {
@@ -166,9 +166,10 @@ func report(w io.Writer, results []result) {
 		return
 	}
 	fmt.Fprintf(w, "tollgate/nginx throughput: %.2f   (target >= 1.00)\n", t.rps/n.rps)
-	if n.cpuPerReq > 0 && t.cpuPerReq > 0 {
-		fmt.Fprintf(w, "proxy CPU per request: nginx %s, tollgate %s, ratio %.2f\n", fmtCPU(n.cpuPerReq), fmtCPU(t.cpuPerReq),
-			float64(t.cpuPerReq)/float64(n.cpuPerReq))
+	if nc, tc := n.cpuPerReq, t.cpuPerReq; nc.total() > 0 && tc.total() > 0 {
+		fmt.Fprintf(w, "proxy CPU per request: nginx %s, tollgate %s, ratio %.2f; user space: nginx %s, tollgate %s; kernel: nginx %s, tollgate %s\n",
+			fmtCPU(nc.total()), fmtCPU(tc.total()), float64(tc.total())/float64(nc.total()),
+			fmtCPU(nc.user), fmtCPU(tc.user), fmtCPU(nc.sys), fmtCPU(tc.sys))
 	}
 	added := func(r result) time.Duration { return r.openP50 - d.openP50 }
 	fmt.Fprintf(w, "added p50 at the open-loop rate: nginx +%s, tollgate +%s, ratio (tollgate-direct)/(nginx-direct) = %.2f   (target <= 1.00)\n",
