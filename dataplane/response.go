@@ -35,6 +35,9 @@ func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTime
 		rc.abort = rc.Request.Context().Err() == nil && !errors.Is(err, errClientGone)
 		return
 	}
+	// Asked again: a writer that captures the response (the cache's) may
+	// hand out another map once the header is written.
+	h = rc.Writer.Header()
 	for k, vv := range resp.Trailer {
 		h[http.TrailerPrefix+k] = vv
 	}
