@@ -51,6 +51,18 @@ func (w *h1ResponseWriter) reset(c *h1ServerConn, req *http.Request) {
 	}
 }
 
+// retract takes back a final status that has not reached the client:
+// nothing of the response is sent or held, so the handler may answer
+// anew. The header map is left to the caller. It reports false, and
+// changes nothing, once anything was sent.
+func (w *h1ResponseWriter) retract() bool {
+	if w.sentHeader || w.hijacked || w.aborted || w.written > 0 {
+		return false
+	}
+	w.wroteHeader, w.status, w.declared = false, 0, -1
+	return true
+}
+
 // Header returns the header to be sent.
 func (w *h1ResponseWriter) Header() http.Header { return w.header }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -222,5 +223,31 @@ func TestCancelMidBody(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
+	}
+}
+
+// TestBodyFailsBeforeAnyByteIs502: an upstream that sends a head with a
+// Content-Length and closes before any body byte. Nothing has reached the
+// client yet (the writer holds the head until the first body byte), so
+// the gateway answers its own 502 instead of a broken 200, and logs 502.
+func TestBodyFailsBeforeAnyByteIs502(t *testing.T) {
+	addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Upstream: yes\r\n\r\n")
+	})
+	gw := startGateway(t, oneRoute(1, "http://"+addr, store.Route{Name: "early"}), Options{})
+	resp, body, err := rawGet(t, gw.addr, "/t")
+	if err != nil || resp.StatusCode != http.StatusBadGateway || resp.Header.Get(headerError) == "" ||
+		!strings.Contains(body, `"upstream_unavailable"`) {
+		t.Fatalf("%d %q (%v), header %v: want the gateway's 502", resp.StatusCode, body, err, resp.Header)
+	}
+	if resp.Header.Get("X-Upstream") != "" {
+		t.Errorf("the gateway's 502 carries the upstream's header: %v", resp.Header)
+	}
+	rec := gw.logs.waitLog(t, func(r map[string]slog.Value) bool { return r["route"].String() == "early" })
+	if rec["status"].Int64() != http.StatusBadGateway {
+		t.Errorf("logged status %v, want 502", rec["status"])
 	}
 }

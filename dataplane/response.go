@@ -29,6 +29,10 @@ func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTime
 	}
 	err := g.copyBody(rc.Writer, resp.Body, flusher, idle)
 	idle.stop()
+	if err != nil && !errors.Is(err, errClientGone) && retract(rc, resp) {
+		rc.fail(err) // nothing reached the client: a gateway error, not a broken 200
+		return
+	}
 	if err != nil {
 		rc.err = err
 		// A truncated body must not look complete; a gone client needs nothing.
@@ -42,6 +46,22 @@ func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTime
 		h[http.TrailerPrefix+k] = vv
 	}
 	rc.complete = true
+}
+
+// retract takes back a response whose body broke off before any of it
+// was sent, removing the upstream's fields from the header, when the
+// writer allows (see responseWriter.retract).
+func retract(rc *RequestContext, resp *http.Response) bool {
+	r, ok := rc.Writer.(interface{ retract() bool })
+	if !ok || !r.retract() {
+		return false
+	}
+	h := rc.Writer.Header()
+	for k := range resp.Header {
+		delete(h, k)
+	}
+	delete(h, "Trailer")
+	return true
 }
 
 // copyBody streams src to dst, flushing after each write when f is set,

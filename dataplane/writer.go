@@ -37,3 +37,16 @@ func (w *responseWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// retract takes back the status if no body byte went through and the
+// writer underneath can take it back (the gateway's HTTP/1.1 writer,
+// before it sent anything): the request may then be answered with a
+// gateway error instead. Other writers cannot.
+func (w *responseWriter) retract() bool {
+	r, ok := w.ResponseWriter.(interface{ retract() bool })
+	if w.bytes > 0 || !ok || !r.retract() {
+		return false
+	}
+	w.status = 0
+	return true
+}
