@@ -77,12 +77,20 @@ const (
 // does not allow is refused. The values share one backing array; in a
 // head up to maxPinnedHead they are substrings of it.
 func parseHeaderFields(fields string) (http.Header, error) {
+	h, _, _, err := parseFields(fields, "")
+	return h, err
+}
+
+// parseFields is parseHeaderFields that keeps the field named aside (in
+// canonical form; "" for none) out of the header: it returns its first
+// value and how many there were. A folded aside field is refused.
+func parseFields(fields, aside string) (h http.Header, asideValue string, asides int, err error) {
 	detach := len(fields) > maxPinnedHead
 	n := min(strings.Count(fields, "\n")-1, maxFieldsHint)
 	if n <= 0 {
-		return make(http.Header), nil
+		return make(http.Header), "", 0, nil
 	}
-	h := make(http.Header, n)
+	h = make(http.Header, n)
 	var strs []string // one array for the values, unless a dropped one could pin it
 	if !detach {
 		strs = make([]string, n)
@@ -92,40 +100,69 @@ func parseHeaderFields(fields string) (http.Header, error) {
 		line, rest := headLine(fields)
 		fields = rest
 		if line == "" {
-			return h, nil
+			return h, asideValue, asides, nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if last == "" {
-				return nil, fmt.Errorf("malformed header: folded first line %q", clip(line))
+			if last == "" || last == aside {
+				return nil, "", 0, fmt.Errorf("malformed header: folded line %q", clip(line))
 			}
 			if err := unfold(h, last, line); err != nil {
-				return nil, err
+				return nil, "", 0, err
 			}
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok || !validToken(name) {
-			return nil, fmt.Errorf("malformed header line %q", clip(line))
+		canonical, valid := checkFieldName(name)
+		if !ok || !valid {
+			return nil, "", 0, fmt.Errorf("malformed header line %q", clip(line))
 		}
 		value = trimOWS(value)
 		if !validFieldValue(value) {
-			return nil, fmt.Errorf("malformed header line %q", clip(line))
+			return nil, "", 0, fmt.Errorf("malformed header line %q", clip(line))
 		}
-		name = textproto.CanonicalMIMEHeaderKey(name)
+		if !canonical {
+			name = textproto.CanonicalMIMEHeaderKey(name)
+		}
 		if detach {
 			name, value = strings.Clone(name), strings.Clone(value)
 		}
-		if vv, ok := h[name]; ok {
+		last = name
+		switch vv, ok := h[name]; {
+		case name == aside:
+			if asides++; asides == 1 {
+				asideValue = value
+			}
+		case ok:
 			h[name] = append(vv, value)
-		} else if len(strs) == 0 {
+		case len(strs) == 0:
 			h[name] = []string{value}
-		} else {
+		default:
 			vv, strs = strs[:1:1], strs[1:]
 			vv[0] = value
 			h[name] = vv
 		}
-		last = name
 	}
+}
+
+// checkFieldName reports, in one pass, whether name is a token (valid)
+// and already in canonical form ("Content-Type"), which most names an
+// upstream or a client sends are.
+func checkFieldName(name string) (canonical, valid bool) {
+	if name == "" {
+		return false, false
+	}
+	canonical, upper := true, true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !tokenBytes[c] {
+			return false, false
+		}
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+		}
+		upper = c == '-'
+	}
+	return canonical, true
 }
 
 // unfold appends a continuation line to the last value of name.

@@ -26,16 +26,17 @@ func readBufferedRequest(br *bufio.Reader, max int) (req *http.Request, ok bool)
 	if !parseRequestLine(line, req) {
 		return nil, false
 	}
-	h, err := parseHeaderFields(fields)
-	if err != nil || hasBodyFraming(h) || len(h["Host"]) > 1 {
+	// The Host field is kept out of the header, as http.ReadRequest does:
+	// it is req.Host.
+	h, host, hosts, err := parseFields(fields, "Host")
+	if err != nil || hasBodyFraming(h) || hosts > 1 {
 		return nil, false
 	}
 	req.Header = h
 	req.Host = req.URL.Host
-	if req.Host == "" && len(h["Host"]) == 1 {
-		req.Host = h["Host"][0]
+	if req.Host == "" {
+		req.Host = host
 	}
-	delete(h, "Host") // as http.ReadRequest does: it is req.Host
 	fixPragmaCacheControl(h)
 	req.Close = closeAfter(req.ProtoMinor, h)
 	req.Body = http.NoBody

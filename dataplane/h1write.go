@@ -132,13 +132,22 @@ func validToken(s string) bool {
 	return true
 }
 
-func isTokenByte(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
+func isTokenByte(b byte) bool { return tokenBytes[b] }
+
+// tokenBytes marks the bytes of an RFC 9110 token: a table, since every
+// header name of both hops is checked byte by byte.
+var tokenBytes = func() (t [256]bool) {
+	for b := range t {
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+			t[b] = true
+		}
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
-}
+	for _, b := range []byte("!#$%&'*+-.^_`|~") {
+		t[b] = true
+	}
+	return t
+}()
 
 // validFieldValue reports whether s holds no control bytes other than
 // horizontal tab (so no CR or LF to split the message).
