@@ -55,8 +55,14 @@ func readMessageHead(br *bufio.Reader, scratch *[]byte, max int) (string, error)
 
 // headLine cuts the first line off s, without its line ending.
 func headLine(s string) (line, rest string) {
-	line, rest, _ = strings.Cut(s, "\n")
-	return strings.TrimSuffix(line, "\r"), rest
+	line, rest = s, ""
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		line, rest = s[:i], s[i+1:]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
 }
 
 // Bounds on what parsing a head keeps.
@@ -111,9 +117,13 @@ func parseFields(fields, aside string) (h http.Header, asideValue string, asides
 			}
 			continue
 		}
-		name, value, ok := strings.Cut(line, ":")
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 {
+			return nil, "", 0, fmt.Errorf("malformed header line %q", clip(line))
+		}
+		name, value := line[:colon], line[colon+1:]
 		canonical, valid := checkFieldName(name)
-		if !ok || !valid {
+		if !valid {
 			return nil, "", 0, fmt.Errorf("malformed header line %q", clip(line))
 		}
 		value = trimOWS(value)
@@ -179,7 +189,13 @@ func unfold(h http.Header, name, line string) error {
 // trimOWS trims the optional whitespace around a field value: spaces and
 // tabs only, so that a stray CR is left to be refused.
 func trimOWS(s string) string {
-	return strings.Trim(s, " \t")
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // clip shortens s for an error message.
