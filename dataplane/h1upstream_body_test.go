@@ -146,15 +146,18 @@ func TestCloseBeforeEOF(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var conns atomic.Int32
+			closed := make(chan struct{}, 2) // the client closed a body: send the late part
 			addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 				conns.Add(1)
 				for {
 					if _, err := readHead(br); err != nil {
 						return
 					}
-					io.WriteString(c, tt.raw)
+					io.WriteString(c, tt.raw) // one write: it arrives whole
 					if tt.delay != "" {
-						time.Sleep(100 * time.Millisecond)
+						if !await(closed) {
+							return
+						}
 						io.WriteString(c, tt.delay)
 					}
 				}
@@ -166,12 +169,12 @@ func TestCloseBeforeEOF(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(20 * time.Millisecond) // let the rest arrive
 				buf := make([]byte, 10)
 				if _, err := io.ReadFull(resp.Body, buf); err != nil {
 					t.Fatal(err)
 				}
 				resp.Body.Close()
+				closed <- struct{}{}
 				if _, err := resp.Body.Read(buf); err != http.ErrBodyReadAfterClose {
 					t.Errorf("Read after Close: %v", err)
 				}
@@ -192,6 +195,7 @@ func TestCloseBeforeEOF(t *testing.T) {
 // reused.
 func TestCancelMidBody(t *testing.T) {
 	var conns atomic.Int32
+	proceed := make(chan struct{}, 2) // send the rest of the body
 	addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 		conns.Add(1)
 		for {
@@ -199,7 +203,9 @@ func TestCancelMidBody(t *testing.T) {
 				return
 			}
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-			time.Sleep(300 * time.Millisecond)
+			if !await(proceed) {
+				return
+			}
 			io.WriteString(c, "defghij")
 		}
 	})
@@ -211,13 +217,16 @@ func TestCancelMidBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The rest of the body is held back until after the cancel, so the
+	// read after "abc" blocks until the cancel, whenever it lands.
 	time.AfterFunc(50*time.Millisecond, func() { cancel(cause) })
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !errors.Is(err, cause) || string(b) != "abc" {
 		t.Errorf("body %q err %v, want abc and the cause", b, err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	proceed <- struct{}{} // the first connection's rest (it is closed)
+	proceed <- struct{}{} // and the second request's
 	if _, body, err := h1Do(t, c, "GET", "http://"+addr+"/", nil); err != nil || body != "abcdefghij" {
 		t.Errorf("second request: %q %v", body, err)
 	}
@@ -249,5 +258,16 @@ func TestBodyFailsBeforeAnyByteIs502(t *testing.T) {
 	rec := gw.logs.waitLog(t, func(r map[string]slog.Value) bool { return r["route"].String() == "early" })
 	if rec["status"].Int64() != http.StatusBadGateway {
 		t.Errorf("logged status %v, want 502", rec["status"])
+	}
+}
+
+// await waits for a signal on ch, at most waitTimeout; for upstream
+// goroutines, which must not end the test themselves.
+func await(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(waitTimeout):
+		return false
 	}
 }
