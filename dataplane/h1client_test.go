@@ -69,6 +69,21 @@ func h1Do(t *testing.T, c http.RoundTripper, method, url string, body io.Reader)
 	return resp.StatusCode, string(b), err
 }
 
+// h1Get sends a GET for url through c and returns the response with its
+// body unread.
+func h1Get(t *testing.T, c http.RoundTripper, url string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 func TestH1ResponseFramingAndReuse(t *testing.T) {
 	srv := newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -296,11 +311,7 @@ func TestH1CloseBeforeEOF(t *testing.T) {
 	}))
 	c := newTestH1(t, time.Second)
 	get := func(path string) {
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := h1Get(t, c, srv.URL+path)
 		buf := make([]byte, 10)
 		if _, err := io.ReadFull(resp.Body, buf); err != nil {
 			t.Fatal(err)

@@ -157,11 +157,7 @@ func TestH1ClientPassesTrailers(t *testing.T) {
 	})
 	c := newTestH1(t, time.Second)
 	for range 2 {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := h1Get(t, c, "http://"+addr+"/")
 		if got := resp.Trailer; !reflect.DeepEqual(got, http.Header{"X-Sum": nil}) {
 			t.Errorf("trailer before the body = %v", got)
 		}

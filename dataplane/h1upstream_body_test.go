@@ -164,11 +164,7 @@ func TestCloseBeforeEOF(t *testing.T) {
 			})
 			c := newTestH1(t, time.Second)
 			for range 2 {
-				req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-				resp, err := c.RoundTrip(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				resp := h1Get(t, c, "http://"+addr+"/")
 				buf := make([]byte, 10)
 				if _, err := io.ReadFull(resp.Body, buf); err != nil {
 					t.Fatal(err)
