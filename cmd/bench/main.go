@@ -28,6 +28,7 @@ type options struct {
 	rateDur  time.Duration
 	out      string
 	extra    string
+	also     string
 }
 
 func main() {
@@ -41,6 +42,7 @@ func main() {
 	flag.DurationVar(&o.rateDur, "rate-duration", 10*time.Second, "length of the open-loop run")
 	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
 	flag.StringVar(&o.extra, "tollgate-flags", "", "more flags for the tollgate agent, space-separated (e.g. \"--access-log off\")")
+	flag.StringVar(&o.also, "also", "", "one more proxy to measure, as name=command; {port} and {upstream} (host:port) in the command are filled in")
 	limits := flag.Bool("limits", false, "run the rate-limit accuracy benchmark instead")
 	limit := flag.Int("limit", 500, "with -limits: the limit per window")
 	windows := flag.String("windows", "1s,60s", "with -limits: window sizes")
@@ -80,7 +82,7 @@ func runProxyBench(o options) error {
 	if err != nil {
 		return err
 	}
-	env := &environment{dir: o.out, log: slog.New(slog.NewTextHandler(os.Stderr, nil)), extra: strings.Fields(o.extra)}
+	env := &environment{dir: o.out, log: slog.New(slog.NewTextHandler(os.Stderr, nil)), extra: strings.Fields(o.extra), also: o.also}
 	defer env.stopAll()
 	targets, err := env.startTargets(bin)
 	if err != nil {

@@ -28,6 +28,7 @@ type target struct {
 type environment struct {
 	dir   string
 	extra []string // more flags for the tollgate agent
+	also  string   // name=command of one more proxy to measure; "" for none
 	log   *slog.Logger
 	procs []*exec.Cmd
 	srv   *http.Server
@@ -63,8 +64,35 @@ func (e *environment) startTargets(bin string) ([]target, error) {
 		return nil, fmt.Errorf("tollgate: %w", err)
 	}
 	pid := e.lastPid()
-	return append(targets, target{name: "tollgate", url: tg + "/item", pid: pid},
-		target{name: "tollgate+chain", url: tg + "/chain", header: "Authorization: Bearer " + benchToken(), pid: pid}), nil
+	targets = append(targets, target{name: "tollgate", url: tg + "/item", pid: pid},
+		target{name: "tollgate+chain", url: tg + "/chain", header: "Authorization: Bearer " + benchToken(), pid: pid})
+	if e.also != "" {
+		t, err := e.startAlso(up)
+		if err != nil {
+			return nil, fmt.Errorf("-also: %w", err)
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// startAlso starts the -also proxy in front of upstream.
+func (e *environment) startAlso(upstream string) (target, error) {
+	name, command, ok := strings.Cut(e.also, "=")
+	if !ok || name == "" || command == "" {
+		return target{}, fmt.Errorf("want name=command, got %q", e.also)
+	}
+	port, err := freePort()
+	if err != nil {
+		return target{}, err
+	}
+	command = strings.NewReplacer("{port}", fmt.Sprint(port), "{upstream}", strings.TrimPrefix(upstream, "http://")).Replace(command)
+	args := strings.Fields(command)
+	if err := e.start(exec.Command(args[0], args[1:]...), filepath.Join(e.dir, name+".log")); err != nil {
+		return target{}, err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return target{name: name, url: url + "/item", pid: e.lastPid()}, waitHTTP(url+"/item", 200)
 }
 
 // startUpstream serves payload from nginx with one worker when nginx is
