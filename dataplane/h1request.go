@@ -16,21 +16,31 @@ import (
 // and, if need be, refuse.
 func readBufferedRequest(br *bufio.Reader, max int) (req *http.Request, ok bool) {
 	buf, _ := br.Peek(br.Buffered())
-	end := headEnd(buf)
+	req, end, ok := parseBufferedRequest(buf, max)
+	if ok {
+		_, _ = br.Discard(end)
+	}
+	return req, ok
+}
+
+// parseBufferedRequest is readBufferedRequest on the bytes of buf: it
+// returns the request and the length of its head, or ok false.
+func parseBufferedRequest(buf []byte, max int) (req *http.Request, end int, ok bool) {
+	end = headEnd(buf)
 	if end < 0 || end > max {
-		return nil, false
+		return nil, 0, false
 	}
 	head := string(buf[:end])
 	line, fields := headLine(head)
 	req = &http.Request{}
 	if !parseRequestLine(line, req) {
-		return nil, false
+		return nil, 0, false
 	}
 	// The Host field is kept out of the header, as http.ReadRequest does:
 	// it is req.Host.
 	h, host, hosts, err := parseFields(fields, "Host")
 	if err != nil || hasBodyFraming(h) || hosts > 1 {
-		return nil, false
+		return nil, 0, false
 	}
 	req.Header = h
 	req.Host = req.URL.Host
@@ -40,8 +50,7 @@ func readBufferedRequest(br *bufio.Reader, max int) (req *http.Request, ok bool)
 	fixPragmaCacheControl(h)
 	req.Close = closeAfter(req.ProtoMinor, h)
 	req.Body = http.NoBody
-	_, _ = br.Discard(end)
-	return req, true
+	return req, end, true
 }
 
 // headEnd returns the length of the head at the start of buf, up to and
