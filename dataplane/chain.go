@@ -16,6 +16,20 @@ type Policy interface {
 	Wrap(next Handler) Handler
 }
 
+// InlinePolicy is a Policy whose whole work happens before the rest of
+// the chain runs, synchronously and without I/O: stripping or adding
+// request headers, or refusing the request. The epoll engine runs such
+// policies on its event loop; a route with any other kind of policy is
+// served by goroutines (see evloop_linux.go). Its Wrap must be
+// equivalent to calling Before and then next if Before returned true.
+type InlinePolicy interface {
+	Policy
+	// Before does the policy's work on rc and reports whether the request
+	// goes on; when it returns false the policy has answered the request
+	// (with rc.Reject).
+	Before(rc *RequestContext) bool
+}
+
 // chainHandler wraps last in chain, so that chain[0] runs first.
 func chainHandler(chain []Policy, last Handler) Handler {
 	h := last

@@ -52,10 +52,25 @@ type Options struct {
 	// limits, ...), outermost first; the route's own header transforms
 	// run after it. Nil means none. An error rejects the config.
 	Policies func(cfg *store.Config, route *store.Route) ([]Policy, error)
+	// Engine chooses how Serve's plain-HTTP listeners are served:
+	// EngineGoroutine (the default: a goroutine per connection) or
+	// EngineEpoll (event loops on Linux, see evloop_linux.go; elsewhere it
+	// falls back to goroutines).
+	Engine string
+	// MaxConns caps the connections the epoll engine holds open per
+	// listener (0: no cap); further clients wait in the accept queue. With
+	// goroutines, cap the listener itself (netutil.LimitListener).
+	MaxConns int
 	// Spans receives the span of every sampled request while the config
 	// has a tracing section (see spans.go). Nil records none.
 	Spans SpanRecorder
 }
+
+// Engines of Options.Engine.
+const (
+	EngineGoroutine = "goroutine"
+	EngineEpoll     = "epoll"
+)
 
 // withDefaults returns o with every zero value replaced by its default.
 func (o Options) withDefaults() Options {

@@ -30,6 +30,8 @@ type h1Server struct {
 	h2ln  *connListener // feeds h2
 	h2err chan error    // h2.Serve's result
 
+	engine loopEngine // the event loops serving ln, under mu; nil: goroutines
+
 	mu       sync.Mutex
 	conns    map[*h1ServerConn]struct{}
 	shutting atomic.Bool
@@ -61,8 +63,32 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 		return http.ErrServerClosed
 	}
 	go func() { s.h2err <- s.h2.Serve(s.h2ln) }()
+	if s.tls == nil && s.g.opts.Engine == EngineEpoll {
+		e, err := startLoops(s, s.ln)
+		if err == nil {
+			s.mu.Lock()
+			s.engine = e
+			shutting := s.shutting.Load()
+			s.mu.Unlock()
+			if shutting { // Shutdown ran before the engine was there to stop
+				e.stopAccepting()
+			}
+			s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "engine", EngineEpoll, "node_id", s.g.opts.NodeID)
+			e.wait()
+			return http.ErrServerClosed
+		}
+		s.g.log.Warn("event loops unavailable; serving with goroutines", "err", err)
+	}
 	s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "node_id", s.g.opts.NodeID)
 	return s.serve()
+}
+
+// loopEngine is the event-loop engine serving a listener
+// (evloop_linux.go).
+type loopEngine interface {
+	stopAccepting() // close the listener; the loops end with their last connection
+	closeAll()      // close every connection now
+	wait()          // return once every loop ended
 }
 
 // serve accepts connections until the listener fails or closes.
@@ -104,6 +130,17 @@ func (s *h1Server) add(c *h1ServerConn) bool {
 	return true
 }
 
+// atCapacity reports whether Options.MaxConns connections are open.
+func (s *h1Server) atCapacity() bool {
+	max := s.g.opts.MaxConns
+	if max <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) >= max
+}
+
 // remove forgets c and, during shutdown, reports the last one gone.
 func (s *h1Server) remove(c *h1ServerConn) {
 	s.mu.Lock()
@@ -116,6 +153,20 @@ func (s *h1Server) remove(c *h1ServerConn) {
 			close(s.done)
 		}
 	}
+}
+
+// adopt serves nc, a connection an event loop handed over, in place of
+// old, the loop's record of it.
+func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn) {
+	c := newH1ServerConn(s, nc)
+	ok := s.add(c)
+	old.state.Store(connClosed)
+	s.remove(old)
+	if !ok {
+		_ = nc.Close()
+		return
+	}
+	go c.serve()
 }
 
 // handOffH2 gives a connection that opened with the HTTP/2 preface to the
@@ -156,8 +207,12 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 	if len(s.conns) == 0 {
 		close(s.done)
 	}
+	engine := s.engine
 	s.mu.Unlock()
 	_ = s.ln.Close()
+	if engine != nil {
+		engine.stopAccepting()
+	}
 	_ = s.h2ln.Close() // in case h2.Serve has not taken it yet
 	h2done := make(chan error, 1)
 	go func() { h2done <- s.h2.Shutdown(ctx) }()
@@ -195,12 +250,18 @@ func (s *h1Server) closeIdle() {
 
 // Close closes the listener and every connection at once.
 func (s *h1Server) Close() error {
+	s.mu.Lock()
 	s.shutting.Store(true)
+	engine := s.engine
+	s.mu.Unlock()
 	err := s.ln.Close()
+	if engine != nil {
+		engine.closeAll()
+	}
 	_ = s.h2ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
-		_ = c.raw.Close()
+		c.closeConn()
 	}
 	s.mu.Unlock()
 	return errors.Join(err, s.h2.Close())

@@ -80,6 +80,9 @@ type h1ServerConn struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	watch  disconnectWatch
+	// closeRaw, when set, closes the connection in place of raw.Close: an
+	// event loop owns it (evclient_linux.go).
+	closeRaw func()
 }
 
 func newH1ServerConn(s *h1Server, nc net.Conn) *h1ServerConn {
@@ -183,8 +186,17 @@ func (c *h1ServerConn) closeIfIdle() {
 		idle = c.state.CompareAndSwap(connNew, connClosed)
 	}
 	if idle {
-		_ = c.raw.Close()
+		c.closeConn()
 	}
+}
+
+// closeConn closes the connection from another goroutine (Shutdown, Close).
+func (c *h1ServerConn) closeConn() {
+	if c.closeRaw != nil {
+		c.closeRaw()
+		return
+	}
+	_ = c.raw.Close()
 }
 
 // serveOne reads one request and answers it. keep reports whether the

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -34,6 +35,10 @@ func startGateway(t *testing.T, cfg *store.Config, opts Options) *testGateway {
 	sink := newLogSink()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(sink)
+	}
+	if opts.Engine == "" {
+		// make test runs the package once per engine.
+		opts.Engine = os.Getenv("TOLLGATE_TEST_ENGINE")
 	}
 	g := New(opts)
 	if cfg != nil {

@@ -74,7 +74,10 @@ type Config struct {
 	// TraceSample is the fraction, in [0, 1], of the traces the gateway
 	// starts that it marks sampled (dataplane.Options.TraceSample).
 	TraceSample float64
-	Logger      *slog.Logger
+	// HTTPEngine is dataplane.Options.Engine: "goroutine" (default) or
+	// "epoll".
+	HTTPEngine string
+	Logger     *slog.Logger
 }
 
 // Agent is a running node.
@@ -140,7 +143,7 @@ func (a *Agent) start() error {
 		return err
 	}
 	a.gateway = dataplane.New(a.observed(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
-		Policies: a.policies.policies}))
+		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns}))
 	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
@@ -177,13 +180,13 @@ func (a *Agent) listen() error {
 	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen data plane %s: %w", a.cfg.HTTPAddr, err)
 	}
-	a.httpLn = a.limitConns(a.httpLn)
+	a.httpLn = a.limitConns(a.httpLn, a.cfg.HTTPEngine != dataplane.EngineEpoll)
 	go func() { a.failed <- a.gateway.Serve(a.httpLn) }()
 	if a.cfg.HTTPSAddr != "" {
 		if a.httpsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
 			return fmt.Errorf("listen data plane TLS %s: %w", a.cfg.HTTPSAddr, err)
 		}
-		a.httpsLn = a.limitConns(a.httpsLn)
+		a.httpsLn = a.limitConns(a.httpsLn, true)
 		go func() { a.failed <- a.gateway.ServeTLS(a.httpsLn) }()
 	}
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
@@ -194,8 +197,10 @@ func (a *Agent) listen() error {
 
 // limitConns caps the connections a data-plane listener holds open at
 // once (Config.MaxConns); further clients wait in the accept queue.
-func (a *Agent) limitConns(ln net.Listener) net.Listener {
-	if a.cfg.MaxConns <= 0 {
+// The epoll engine caps its own listener (dataplane.Options.MaxConns):
+// capped is false for it.
+func (a *Agent) limitConns(ln net.Listener, capped bool) net.Listener {
+	if a.cfg.MaxConns <= 0 || !capped {
 		return ln
 	}
 	return netutil.LimitListener(ln, a.cfg.MaxConns)

@@ -1,0 +1,400 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// evClientBuffer is the first size of a client connection's read buffer;
+// it grows, up to the header limit, for a head that does not fit.
+const evClientBuffer = 4096
+
+// evClient is a client connection served by a loop.
+type evClient struct {
+	fd       int
+	in       []byte // bytes read and not yet consumed: in[:n]
+	n        int
+	out      evOutput
+	conn     *h1ServerConn // its response writer, state and place in the server's set
+	ex       *evExchange   // the request in flight; nil between requests
+	deadline time.Time     // for the next request's head; zero during an exchange
+	closing  bool          // close once out is written
+	events   uint32        // the events registered
+	closed   bool
+}
+
+// evOutput collects what the response writer writes; the loop sends it.
+type evOutput struct {
+	buf []byte
+	off int // bytes of buf already sent
+}
+
+func (o *evOutput) Write(p []byte) (int, error) {
+	o.buf = append(o.buf, p...)
+	return len(p), nil
+}
+
+func (o *evOutput) pending() bool { return o.off < len(o.buf) }
+
+const evClientEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP
+
+// openClient starts serving an accepted connection.
+func (l *evLoop) openClient(fd int, remote string) {
+	c := &evClient{fd: fd, in: make([]byte, evClientBuffer)}
+	conn := &h1ServerConn{srv: l.s, remote: remote, accepted: l.now}
+	conn.state.Store(connNew)
+	conn.bw = bufio.NewWriterSize(&c.out, 4096)
+	conn.closeRaw = func() { l.post(func() { c.closeIfIdle(l) }) }
+	c.conn = conn
+	if !l.s.add(conn) {
+		syscall.Close(fd)
+		return
+	}
+	if err := l.add(fd, evClientEvents); err != nil {
+		syscall.Close(fd)
+		l.s.remove(conn)
+		return
+	}
+	l.sockets[fd] = c
+	c.events = evClientEvents
+	l.clients++
+	c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
+}
+
+func (c *evClient) ready(l *evLoop, events uint32) {
+	if events&syscall.EPOLLOUT != 0 {
+		c.flush(l)
+		c.serve(l)
+	}
+	if !c.closed && events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		c.read(l)
+	}
+	c.update(l)
+}
+
+// update registers the events the connection waits for: input while
+// there is room for it, and output while some is pending.
+func (c *evClient) update(l *evLoop) {
+	if c.closed {
+		return
+	}
+	ev := uint32(syscall.EPOLLRDHUP)
+	if c.n < len(c.in) || (c.ex == nil && !c.out.pending()) {
+		ev |= syscall.EPOLLIN
+	}
+	if c.out.pending() {
+		ev |= syscall.EPOLLOUT
+	}
+	if ev != c.events {
+		c.events = ev
+		l.modify(c.fd, ev)
+	}
+}
+
+// read takes what the client sent and serves the requests it completes.
+func (c *evClient) read(l *evLoop) {
+	if c.n == len(c.in) {
+		if c.ex != nil || c.out.pending() {
+			// Pipelined bytes wait for their turn; a hang-up now is
+			// taken as the client gone.
+			if c.events&syscall.EPOLLIN == 0 {
+				c.gone(l)
+			}
+			return
+		}
+		c.grow(l)
+		if c.closed {
+			return
+		}
+	}
+	m, err := syscall.Read(c.fd, c.in[c.n:])
+	if err == syscall.EAGAIN {
+		return
+	}
+	if err != nil || m == 0 {
+		c.gone(l)
+		return
+	}
+	c.n += m
+	if c.ex == nil && c.deadline.IsZero() {
+		c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
+	}
+	c.serve(l)
+}
+
+// grow makes room for a head that does not fit, or hands the connection
+// over when the head is over the limit (the goroutine server answers 431).
+func (c *evClient) grow(l *evLoop) {
+	limit := serverHeaderLimit(l.g.opts.MaxHeaderBytes) + h1ReadSlack
+	if len(c.in) >= limit {
+		c.handOff(l)
+		return
+	}
+	bigger := make([]byte, min(2*len(c.in), limit))
+	copy(bigger, c.in[:c.n])
+	c.in = bigger
+}
+
+// gone handles the client's end of the connection: a request in flight
+// is abandoned (499), anything else is just closed.
+func (c *evClient) gone(l *evLoop) {
+	if c.ex != nil {
+		c.ex.clientGone(l)
+		return
+	}
+	c.close(l)
+}
+
+// serve answers the requests buffered whole, one at a time, in order.
+func (c *evClient) serve(l *evLoop) {
+	for c.ex == nil && !c.out.pending() && !c.closing && !c.closed && c.n > 0 {
+		limit := serverHeaderLimit(l.g.opts.MaxHeaderBytes)
+		req, end, ok := parseBufferedRequest(c.in[:c.n], limit)
+		if !ok && headEnd(c.in[:c.n]) < 0 && c.n <= limit {
+			return // the head is not whole yet
+		}
+		if !c.conn.state.CompareAndSwap(connNew, connActive) && !c.conn.state.CompareAndSwap(connIdle, connActive) {
+			c.close(l) // Shutdown closed it while idle
+			return
+		}
+		var route evRoute
+		if ok {
+			route, ok = l.routeOf(req)
+		}
+		if !ok {
+			c.handOff(l) // the goroutine server serves (or refuses) it
+			return
+		}
+		c.consume(end)
+		c.deadline = time.Time{}
+		req.RemoteAddr = c.conn.remote
+		if route.err != nil {
+			c.answerNow(l, req, route)
+		} else {
+			l.startExchange(c, req, route)
+		}
+	}
+}
+
+func (c *evClient) consume(n int) {
+	c.n = copy(c.in, c.in[n:c.n])
+}
+
+// answerNow answers a request that goes nowhere upstream (no route, no
+// config, headers over the limit) with the gateway's error.
+func (c *evClient) answerNow(l *evLoop, req *http.Request, route evRoute) {
+	w := &c.conn.w
+	w.reset(c.conn, req)
+	rc := l.g.begin(w, req)
+	rc.fail(route.err)
+	l.counts.served.Add(1)
+	c.finish(l, endRequest(l.g, rc, w))
+}
+
+// endRequest logs and counts the request and completes its response; it
+// reports whether the connection may be kept.
+func endRequest(g *Gateway, rc *RequestContext, w *h1ResponseWriter) bool {
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler {
+					panic(v)
+				}
+				w.aborted = true
+			}
+		}()
+		g.end(rc)
+	}()
+	return w.finish()
+}
+
+// finish sends a response the writer completed, or starts to, and closes
+// the connection after it if it may not be kept. The caller serves the
+// next request.
+func (c *evClient) finish(l *evLoop, keep bool) {
+	c.ex = nil
+	if !keep || l.s.shutting.Load() {
+		c.closing = true
+	} else {
+		c.conn.state.Store(connIdle)
+		c.deadline = l.now.Add(l.g.opts.IdleTimeout)
+		if c.n > 0 {
+			c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
+		}
+	}
+	c.flush(l)
+}
+
+// resume serves the requests that waited for an exchange to end.
+func (c *evClient) resume(l *evLoop) {
+	c.serve(l)
+	c.update(l)
+}
+
+// flush writes what the writer produced; what the socket does not take
+// waits for EPOLLOUT (see update).
+func (c *evClient) flush(l *evLoop) {
+	for c.out.pending() {
+		m, err := syscall.Write(c.fd, c.out.buf[c.out.off:])
+		if err == syscall.EAGAIN {
+			return
+		}
+		if err != nil {
+			c.gone(l)
+			return
+		}
+		c.out.off += m
+	}
+	c.out.buf, c.out.off = c.out.buf[:0], 0
+	if c.closing {
+		c.close(l)
+	}
+}
+
+// expire closes a connection whose next request did not come in time.
+func (c *evClient) expire(l *evLoop, now time.Time) {
+	if c.ex == nil && !c.deadline.IsZero() && now.After(c.deadline) {
+		c.close(l)
+	}
+}
+
+// closeIfIdle is Shutdown's request to close the connection if it waits
+// for a request.
+func (c *evClient) closeIfIdle(l *evLoop) {
+	if !c.closed && c.ex == nil && !c.out.pending() {
+		c.close(l)
+	}
+}
+
+// close ends the connection.
+func (c *evClient) close(l *evLoop) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.ex != nil {
+		c.ex.clientGone(l)
+	}
+	l.forget(c.fd)
+	syscall.Close(c.fd)
+	l.clients--
+	c.conn.state.Store(connClosed)
+	l.s.remove(c.conn)
+}
+
+// closeIdleClients closes the connections waiting for a request, for
+// Shutdown.
+func (l *evLoop) closeIdleClients() {
+	for _, s := range l.sockets {
+		if c, ok := s.(*evClient); ok && c.conn.state.Load() == connIdle {
+			c.closeIfIdle(l)
+		}
+	}
+}
+
+// handOff gives the connection, with the bytes read from it, to the
+// goroutine server, which serves it from then on.
+func (c *evClient) handOff(l *evLoop) {
+	nc, err := c.detach(l)
+	if err != nil {
+		l.g.log.Warn("event loop: handing a connection over failed", "err", err)
+		return
+	}
+	l.counts.handedOff.Add(1)
+	pending := append([]byte(nil), c.in[:c.n]...)
+	l.s.adopt(&replayConn{TCPConn: nc, pending: pending}, c.conn)
+}
+
+// detach takes the connection out of the loop as a *net.TCPConn; on
+// failure it is closed.
+func (c *evClient) detach(l *evLoop) (*net.TCPConn, error) {
+	c.closed = true
+	l.forget(c.fd)
+	l.clients--
+	nc, err := fileConn(c.fd)
+	if err != nil {
+		c.conn.state.Store(connClosed)
+		l.s.remove(c.conn)
+		return nil, err
+	}
+	return nc, nil
+}
+
+// evRoute is where a request the loop serves goes: to cr, or, with err
+// set, to the gateway's error answer.
+type evRoute struct {
+	snap *snapshot
+	cr   *compiledRoute
+	err  error
+}
+
+// routeOf decides whether the loop serves req itself, and where it goes;
+// false hands the connection to the goroutine server. The loop serves a
+// request without a body, upgrade or Expect, on a route whose chain is
+// inline policies only (see InlinePolicy; no mirror or tracing), to a
+// plain-HTTP service whose targets are IP addresses; and the gateway's own
+// answers for no config, no route and oversized headers.
+func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
+	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || checkRequest(req) != nil {
+		return evRoute{}, false
+	}
+	snap := l.g.snap.Load()
+	if snap == nil {
+		return evRoute{err: errNoConfig}, true
+	}
+	if n := headerSize(req); n > l.g.opts.MaxHeaderBytes {
+		return evRoute{snap: snap, err: fmt.Errorf("%w: %d bytes, the limit is %d", errHeaderTooLarge, n, l.g.opts.MaxHeaderBytes)}, true
+	}
+	cr := snap.router.route(req)
+	if cr == nil {
+		return evRoute{snap: snap, err: errNoRoute}, true
+	}
+	up := cr.service
+	if !inlineChain(cr.chain) || cr.mirror != nil || snap.trace.record || up.scheme != "http" || up.h2c || !l.ipTargets(up) {
+		return evRoute{}, false
+	}
+	return evRoute{snap: snap, cr: cr}, true
+}
+
+// inlineChain reports whether every policy of chain is an InlinePolicy.
+func inlineChain(chain []Policy) bool {
+	for _, p := range chain {
+		if _, ok := p.(InlinePolicy); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ipTargets reports whether every target of up is an IP address and
+// port: the loop does not resolve names.
+func (l *evLoop) ipTargets(up *upstream) bool {
+	for _, t := range up.targets {
+		if _, err := netip.ParseAddrPort(t.addr); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// replayConn is a connection whose first bytes were read already.
+type replayConn struct {
+	*net.TCPConn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.TCPConn.Read(p)
+}

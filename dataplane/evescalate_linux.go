@@ -1,0 +1,124 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// escalate hands an exchange whose response does not fit the loop's
+// buffer to a goroutine: it takes the client and upstream connections
+// out of the loop, streams the body as Gateway.respond does, and then
+// serves the client's next requests as the goroutine server.
+func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
+	c, resp, f, end := x.c, x.resp, x.framing, x.headLen
+	upPending := append([]byte(nil), u.in[end:u.n]...)
+	inPending := append([]byte(nil), c.in[:c.n]...)
+	outPending := append([]byte(nil), c.out.buf[c.out.off:]...)
+	x.u, u.ex = nil, nil
+	u.closed = true
+	upConn, err := detachFD(l, u.fd)
+	if err != nil {
+		x.attemptFailed(l, err)
+		return
+	}
+	c.ex = nil
+	clientConn, err := c.detach(l)
+	if err != nil {
+		upConn.Close()
+		x.done = true
+		x.t.inflight.Add(-1)
+		x.up.release()
+		return
+	}
+	x.done = true
+	l.counts.streamed.Add(1)
+	s := &evStream{x: x, resp: resp, f: f, client: clientConn, upstream: upConn,
+		upPending: upPending, inPending: inPending, outPending: outPending}
+	go s.run()
+}
+
+// evStream is an escalated exchange, on its goroutine.
+type evStream struct {
+	x                                *evExchange
+	resp                             *http.Response
+	f                                framing
+	client, upstream                 *net.TCPConn
+	upPending, inPending, outPending []byte
+}
+
+func (s *evStream) run() {
+	x := s.x
+	conn := x.c.conn
+	srv := conn.srv
+	if len(s.outPending) > 0 {
+		if _, err := s.client.Write(s.outPending); err != nil {
+			x.rc.fail(errClientGone)
+		}
+	}
+	conn.bw.Reset(s.client)
+	br := bufio.NewReaderSize(&replayConn{TCPConn: s.upstream, pending: s.upPending}, h1BufferSize)
+	var scratch []byte
+	body := newBodyReader(br, s.f, s.resp, &scratch)
+	s.resp.Body = io.NopCloser(&timedReader{r: &body, conn: s.upstream, d: x.up.readTimeout})
+	x.up.observe(x.t, s.resp.StatusCode)
+	if x.rc.err == nil {
+		srv.g.respond(x.rc, s.resp, idleTimer{})
+	}
+	x.t.inflight.Add(-1)
+	x.up.release()
+	x.rc.timeUpstream(x.start)
+	keep := endRequest(srv.g, x.rc, x.w)
+	s.upstream.Close()
+	conn.bw.Reset(&x.c.out) // the shell writes nowhere real any more
+	if !keep || srv.shutting.Load() {
+		s.client.Close()
+		conn.state.Store(connClosed)
+		srv.remove(conn)
+		return
+	}
+	srv.adopt(&replayConn{TCPConn: s.client, pending: s.inPending}, conn)
+}
+
+// timedReader bounds each read of a response body by the read timeout.
+type timedReader struct {
+	r    io.Reader
+	conn net.Conn
+	d    time.Duration
+}
+
+func (t *timedReader) Read(p []byte) (int, error) {
+	if t.d > 0 {
+		_ = t.conn.SetReadDeadline(time.Now().Add(t.d))
+	}
+	return t.r.Read(p)
+}
+
+// detachFD takes a socket out of the loop as a *net.TCPConn.
+func detachFD(l *evLoop, fd int) (*net.TCPConn, error) {
+	l.forget(fd)
+	return fileConn(fd)
+}
+
+// fileConn turns a socket descriptor into a *net.TCPConn, which owns a
+// duplicate of it; fd itself is closed.
+func fileConn(fd int) (*net.TCPConn, error) {
+	f := os.NewFile(uintptr(fd), "")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		return nil, fmt.Errorf("not a TCP connection: %T", nc)
+	}
+	return tc, nil
+}

@@ -1,0 +1,381 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// evMaxResponse is the most of a response a loop buffers: one that is not
+// whole within it is streamed by a goroutine (see escalate).
+const evMaxResponse = 64 << 10
+
+// evExchange is one request a loop proxies: proxy and exchange.send of the
+// goroutine path, as a state machine driven by the upstream connection's
+// events.
+type evExchange struct {
+	c       *evClient
+	rc      *RequestContext
+	w       *h1ResponseWriter
+	up      *upstream
+	out     *http.Request // the outbound request (see outbound)
+	key     uint64
+	tried   uint64
+	attempt int
+	t       *target     // the target of the current attempt
+	u       *evUpstream // its connection; nil while waiting to retry
+	start   time.Time
+	timeout time.Time // up.timeout after start: the end of every attempt
+	fresh   bool      // a stale pooled connection failed: the next one is new
+	done    bool
+
+	// The response head of the current attempt, once it arrived: resp,
+	// the framing of its body, and the length of the head in u.in.
+	resp    *http.Response
+	framing framing
+	headLen int
+	headAt  time.Time
+}
+
+// evStreamAfter is how long a loop waits for the rest of a body once the
+// head came, before it streams the body from a goroutine (at the next
+// deadline scan after it).
+const evStreamAfter = 20 * time.Millisecond
+
+// upstreamScratch is a loop's reusable state for upstream messages.
+type upstreamScratch struct {
+	bw      *bufio.Writer // writes request heads into an evUpstream's out
+	br      *bufio.Reader // decodes chunked bodies from a buffer
+	body    bytes.Reader
+	decoded []byte
+	head    []byte
+}
+
+// evBody is a response body the loop has whole.
+type evBody struct{ *bytes.Reader }
+
+func (evBody) Close() error { return nil }
+
+// startExchange proxies req on route, as Gateway.proxy does.
+func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
+	w := &c.conn.w
+	w.reset(c.conn, req)
+	rc := l.g.begin(w, req)
+	rc.route, rc.path = route.cr, req.URL.Path
+	if route.snap.metrics != nil {
+		rc.metrics = route.snap.metrics[rc.route.order]
+	}
+	for _, p := range rc.route.chain {
+		if !p.(InlinePolicy).Before(rc) {
+			c.finish(l, endRequest(l.g, rc, w))
+			return
+		}
+	}
+	up := rc.route.service
+	if !up.acquire() {
+		rc.fail(fmt.Errorf("service %s: %w", up.name, errCircuitOpen))
+		c.finish(l, endRequest(l.g, rc, w))
+		return
+	}
+	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout)}
+	x.out = outbound(context.Background(), rc)
+	if up.hashed {
+		x.key = up.hash.key(rc)
+	}
+	c.ex = x
+	x.next(l)
+}
+
+// next starts the next attempt on the next target.
+func (x *evExchange) next(l *evLoop) {
+	t, err := x.up.nextTarget(x.key, &x.tried)
+	if err != nil {
+		x.fail(l, err)
+		return
+	}
+	x.attempt++
+	x.t = t
+	x.rc.upstream, x.rc.attempts = t.addr, x.attempt
+	t.inflight.Add(1)
+	x.send(l)
+}
+
+// send writes the request on a connection to the current target.
+func (x *evExchange) send(l *evLoop) {
+	u, err := l.upstreamConn(x.t.addr, x.up.connectTimeout, x.fresh)
+	if err != nil {
+		x.attemptFailed(l, err)
+		return
+	}
+	x.u, u.ex = u, x
+	x.out.URL.Host = x.t.addr
+	bw := l.up.writer(&u.out)
+	if err := writeRequestHead(bw, x.out, x.t.addr, 0); err != nil {
+		x.attemptFailed(l, err)
+		return
+	}
+	_ = bw.Flush()
+	if u.connecting {
+		u.deadline = earliest(x.timeout, u.deadline)
+		return
+	}
+	u.deadline = earliest(x.timeout, l.now.Add(x.up.readTimeout))
+	u.flush(l)
+	u.update(l)
+}
+
+// received parses what u holds of the response: it completes the
+// exchange when the response is whole and waits otherwise. A body that is
+// not whole by the next deadline scan is streamed by a goroutine (see
+// evUpstream.expire).
+func (x *evExchange) received(l *evLoop, u *evUpstream, eof bool) {
+	if x.resp == nil && !x.head(l, u, eof) {
+		return
+	}
+	resp, f, end := x.resp, x.framing, x.headLen
+	buf := u.in[end:u.n]
+	var body []byte
+	used := 0
+	switch {
+	case f.empty():
+	case f.chunked:
+		var err error
+		body, used, err = l.up.dechunk(buf, resp)
+		if err == io.ErrUnexpectedEOF {
+			x.waitBody(l, u, eof)
+			return
+		}
+		if err != nil {
+			x.attemptFailed(l, fmt.Errorf("%w: %w", errUpstreamAborted, err))
+			return
+		}
+	case f.toClose:
+		if !eof {
+			x.waitBody(l, u, eof)
+			return
+		}
+		body, used = buf, len(buf)
+	default:
+		if int64(len(buf)) < f.length {
+			x.waitBody(l, u, eof)
+			return
+		}
+		body, used = buf[:f.length], int(f.length)
+	}
+	x.complete(l, u, resp, body, end+used, !resp.Close && !f.toClose)
+}
+
+// head parses the response head in u, skipping interim 1xx answers, and
+// reports whether the final one is there.
+func (x *evExchange) head(l *evLoop, u *evUpstream, eof bool) bool {
+	for {
+		end := headEnd(u.in[:u.n])
+		if end < 0 {
+			if eof || u.n >= h1MaxHeaderBytes {
+				x.attemptFailed(l, fmt.Errorf("reading the upstream response head: %w", io.ErrUnexpectedEOF))
+			}
+			return false
+		}
+		resp, f, err := parseResponseHead(string(u.in[:end]), x.out)
+		if err != nil {
+			x.attemptFailed(l, fmt.Errorf("malformed upstream response: %w", err))
+			return false
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			x.attemptFailed(l, errors.New("unexpected 101 Switching Protocols"))
+			return false
+		}
+		if resp.StatusCode >= 200 {
+			x.resp, x.framing, x.headLen, x.headAt = resp, f, end, l.now
+			return true
+		}
+		u.consume(end) // an interim 1xx answer
+	}
+}
+
+// waitBody waits for more of the body, growing the buffer for it; a body
+// too large for the buffer is streamed at once, and one the upstream cut
+// off fails the attempt.
+func (x *evExchange) waitBody(l *evLoop, u *evUpstream, eof bool) {
+	f, end := x.framing, x.headLen
+	switch {
+	case eof:
+		x.attemptFailed(l, fmt.Errorf("%w: %w", errUpstreamAborted, io.ErrUnexpectedEOF))
+	case f.length > 0 && int64(end)+f.length <= evMaxResponse:
+		u.reserve(end + int(f.length))
+	case u.n < evMaxResponse:
+		u.reserve(min(2*len(u.in), evMaxResponse))
+	default:
+		x.escalate(l, u)
+	}
+}
+
+// complete answers the client with resp and body, whose message takes
+// the first used bytes of u, and gives u back to the pool when keep.
+func (x *evExchange) complete(l *evLoop, u *evUpstream, resp *http.Response, body []byte, used int, keep bool) {
+	x.up.observe(x.t, resp.StatusCode)
+	l.up.body.Reset(body)
+	resp.Body = evBody{&l.up.body}
+	l.g.respond(x.rc, resp, idleTimer{})
+	u.consume(used)
+	x.u, u.ex, x.resp = nil, nil, nil
+	if keep && u.n == 0 {
+		l.putIdle(u)
+	} else {
+		u.close(l)
+	}
+	x.t.inflight.Add(-1)
+	x.end(l)
+}
+
+// end finishes the request after its answer is written: the breaker slot,
+// the upstream time, the log, and on to the client's next request.
+func (x *evExchange) end(l *evLoop) {
+	x.done = true
+	x.up.release()
+	x.rc.timeUpstream(x.start)
+	l.counts.served.Add(1)
+	c := x.c
+	c.finish(l, endRequest(l.g, x.rc, x.w))
+	if !c.closed {
+		c.resume(l)
+	}
+}
+
+// fail answers the client with the gateway error err maps to.
+func (x *evExchange) fail(l *evLoop, err error) {
+	x.rc.fail(err)
+	x.end(l)
+}
+
+// attemptFailed ends the current attempt: a pooled connection that turns
+// out closed is replaced once, as h1Client does; otherwise the attempt is
+// retried as the service allows, or the request fails.
+func (x *evExchange) attemptFailed(l *evLoop, err error) {
+	u := x.u
+	stale := u != nil && u.reused && !u.answered && isStaleConnErr(err)
+	x.resp = nil
+	if u != nil {
+		x.u, u.ex = nil, nil
+		u.close(l)
+	}
+	if stale && !x.fresh {
+		x.fresh = true
+		x.send(l)
+		return
+	}
+	x.fresh = false
+	t := x.t
+	t.inflight.Add(-1)
+	x.up.observe(t, 0)
+	if l.now.After(x.timeout) {
+		x.fail(l, fmt.Errorf("proxy to %s: %w: %w", t.addr, errUpstreamTimeout, err))
+		return
+	}
+	if x.attempt >= x.up.retry.attempts || !retryable(context.Background(), x.rc.Request, err) {
+		x.fail(l, fmt.Errorf("proxy to %s: %w", t.addr, err))
+		return
+	}
+	wait := x.up.retry.wait(x.attempt)
+	if wait <= 0 {
+		x.next(l)
+		return
+	}
+	time.AfterFunc(wait, func() {
+		l.post(func() {
+			if !x.done {
+				l.now = time.Now()
+				x.retryAfterWait(l, t, err)
+			}
+		})
+	})
+}
+
+// retryAfterWait starts the next attempt after a backoff, unless the
+// service's timeout ran out meanwhile.
+func (x *evExchange) retryAfterWait(l *evLoop, t *target, err error) {
+	if l.now.After(x.timeout) {
+		x.fail(l, fmt.Errorf("proxy to %s: %w: %w", t.addr, errUpstreamTimeout, err))
+		return
+	}
+	x.next(l)
+}
+
+// timedOut fails the current attempt when its connect or read timeout, or
+// the service's timeout, passed.
+func (x *evExchange) timedOut(l *evLoop, connecting bool) {
+	err := errUpstreamTimeout
+	if connecting {
+		err = &connectError{fmt.Errorf("connect to %s: %w", x.t.addr, errUpstreamTimeout)}
+	}
+	x.attemptFailed(l, err)
+}
+
+// clientGone abandons the exchange of a client that went away (499).
+func (x *evExchange) clientGone(l *evLoop) {
+	if x.done {
+		return
+	}
+	if u := x.u; u != nil {
+		x.u, u.ex = nil, nil
+		u.close(l)
+		x.t.inflight.Add(-1) // the client's leaving says nothing about the target
+	}
+	x.done = true
+	x.rc.fail(errClientGone)
+	x.up.release()
+	x.rc.timeUpstream(x.start)
+	x.c.ex = nil
+	endRequest(l.g, x.rc, x.w)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// writer returns the scratch writer, writing to out.
+func (s *upstreamScratch) writer(out *evOutput) *bufio.Writer {
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(out, 4096)
+	} else {
+		s.bw.Reset(out)
+	}
+	return s.bw
+}
+
+// dechunk decodes the chunked body at the start of buf, with its
+// trailers into resp.Trailer. It fails with io.ErrUnexpectedEOF while the
+// body is not whole.
+func (s *upstreamScratch) dechunk(buf []byte, resp *http.Response) (body []byte, used int, err error) {
+	src := bytes.NewReader(buf)
+	if s.br == nil {
+		s.br = bufio.NewReaderSize(src, 4096)
+	} else {
+		s.br.Reset(src)
+	}
+	r := newBodyReader(s.br, framing{length: -1, chunked: true}, resp, &s.head)
+	s.decoded = s.decoded[:0]
+	for {
+		if len(s.decoded) == cap(s.decoded) {
+			s.decoded = append(s.decoded, 0)[:len(s.decoded)]
+		}
+		n, err := r.Read(s.decoded[len(s.decoded):cap(s.decoded)])
+		s.decoded = s.decoded[:len(s.decoded)+n]
+		if err == io.EOF {
+			return s.decoded, len(buf) - src.Len() - s.br.Buffered(), nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+}

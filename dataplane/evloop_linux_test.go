@@ -1,0 +1,230 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/store"
+)
+
+// The whole package's tests also run with TOLLGATE_TEST_ENGINE=epoll
+// (make test); these are the engine's own.
+
+// newTextEcho answers "METHOD path body".
+func newTextEcho(t *testing.T) string {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, b)
+	}))
+	return srv.URL
+}
+
+func startEpoll(t *testing.T, cfg *store.Config, opts Options) *testGateway {
+	t.Helper()
+	opts.Engine = EngineEpoll
+	return startGateway(t, cfg, opts)
+}
+
+func TestEpollServesOnTheLoop(t *testing.T) {
+	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{})
+	for i := range 20 {
+		resp, body := gw.get(t, fmt.Sprintf("/n/%d", i))
+		if resp.StatusCode != 200 || string(body) != fmt.Sprintf("GET /n/%d ", i) {
+			t.Fatalf("#%d: %d %s", i, resp.StatusCode, body)
+		}
+		if resp.Header.Get(headerRequestID) == "" {
+			t.Fatalf("#%d: no request id", i)
+		}
+	}
+	served, handedOff, _ := gw.loopCounts()
+	if served < 20 || handedOff != 0 {
+		t.Errorf("served %d on the loops, handed off %d: want 20 and 0", served, handedOff)
+	}
+	gw.logs.waitLog(t, func(r map[string]slog.Value) bool { return r["path"].String() == "/n/19" && r["status"].Int64() == 200 })
+}
+
+// TestEpollHandsOverMidConnection: a request with a body moves the
+// connection to the goroutine server between two requests the loop
+// served, with nothing lost or reordered.
+func TestEpollHandsOverMidConnection(t *testing.T) {
+	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{})
+	cc := confDial(t, gw.addr)
+	for i, tt := range []struct{ raw, want string }{
+		{confGet("/a"), "GET /a "}, {confPost("/b", "hello"), "POST /b hello"}, {confGet("/c"), "GET /c "},
+	} {
+		method := strings.Fields(tt.raw)[0]
+		resp, body := cc.do(t, method, tt.raw)
+		if resp.StatusCode != 200 || body != tt.want {
+			t.Fatalf("#%d: %d %q, want %q", i, resp.StatusCode, body, tt.want)
+		}
+	}
+	// Pipelined: the loop's answer, then the handed-over ones, in order.
+	cc = confDial(t, gw.addr)
+	if err := cc.write(confGet("/p1") + confPost("/p2", "xy") + confGet("/p3")); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"GET /p1 ", "POST /p2 xy", "GET /p3 "} {
+		resp, body, err := cc.read(strings.Fields(want)[0])
+		if err != nil || resp.StatusCode != 200 || body != want {
+			t.Fatalf("pipelined %q: %v %v %q", want, resp, err, body)
+		}
+	}
+	_, handedOff, _ := gw.loopCounts()
+	if handedOff != 2 {
+		t.Errorf("handed off %d connections, want 2", handedOff)
+	}
+}
+
+// TestEpollPolicyRoutesGoToGoroutines: a route whose chain has a policy
+// that is not inline is served by the goroutine server, policy included.
+func TestEpollPolicyRoutesGoToGoroutines(t *testing.T) {
+	echo := newEcho(t)
+	tagged := policyFunc(func(next Handler) Handler {
+		return func(rc *RequestContext) {
+			rc.Writer.Header().Set("X-Policy", "ran")
+			next(rc)
+		}
+	})
+	gw := startEpoll(t, oneRoute(1, echo.URL, store.Route{Paths: []string{"/"}}), Options{
+		Policies: func(*store.Config, *store.Route) ([]Policy, error) { return []Policy{tagged}, nil },
+	})
+	resp, body := gw.get(t, "/x")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Policy") != "ran" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if _, handedOff, _ := gw.loopCounts(); handedOff != 1 {
+		t.Errorf("handed off %d, want 1", handedOff)
+	}
+}
+
+// TestEpollLargeResponseIsStreamed: a body larger than the loop buffers
+// goes through a goroutine whole, and the connection serves on.
+func TestEpollLargeResponseIsStreamed(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 20<<10) // 320 KiB
+	up := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, "small")
+	}))
+	gw := startEpoll(t, oneRoute(1, up.URL, store.Route{Paths: []string{"/"}}), Options{})
+	cc := confDial(t, gw.addr)
+	for range 2 {
+		if resp, body := cc.do(t, "GET", confGet("/big")); resp.StatusCode != 200 || body != big {
+			t.Fatalf("big: %d, %d bytes", resp.StatusCode, len(body))
+		}
+		if resp, body := cc.do(t, "GET", confGet("/small")); resp.StatusCode != 200 || body != "small" {
+			t.Fatalf("small: %d %q", resp.StatusCode, body)
+		}
+	}
+	if _, _, streamed := gw.loopCounts(); streamed != 1 {
+		t.Errorf("streamed %d, want 1 (the connection stays with the goroutine server after)", streamed)
+	}
+}
+
+// TestEpollStreamingBodyFlowsEarly: the first piece of a response whose
+// body has no end yet reaches the client before the upstream sends the
+// rest (server-sent events and the like).
+func TestEpollStreamingBodyFlowsEarly(t *testing.T) {
+	release := make(chan struct{})
+	up := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: second\n\n")
+	}))
+	gw := startEpoll(t, oneRoute(1, up.URL, store.Route{Paths: []string{"/"}}), Options{})
+	cc := confDial(t, gw.addr)
+	if err := cc.write(confGet("/events")); err != nil {
+		t.Fatal(err)
+	}
+	_ = cc.c.SetReadDeadline(time.Now().Add(waitTimeout))
+	resp, err := http.ReadResponse(cc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, len("data: first\n\n"))
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "data: first\n\n" {
+		t.Fatalf("first event: %q %v", first, err)
+	}
+	close(release)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "data: second\n\n" {
+		t.Fatalf("rest: %q %v", rest, err)
+	}
+}
+
+// TestEpollMaxConns: beyond Options.MaxConns a client waits in the
+// accept queue until a connection closes.
+func TestEpollMaxConns(t *testing.T) {
+	echo := newEcho(t)
+	gw := startEpoll(t, oneRoute(1, echo.URL, store.Route{Paths: []string{"/"}}), Options{MaxConns: 1})
+	a := confDial(t, gw.addr)
+	if resp, _ := a.do(t, "GET", confGet("/a")); resp.StatusCode != 200 {
+		t.Fatalf("a: %d", resp.StatusCode)
+	}
+	b := confDial(t, gw.addr)
+	if err := b.write(confGet("/b")); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := b.br.Peek(1); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a second connection over MaxConns 1 was served: %v", err)
+	}
+	a.c.Close()
+	if resp, _, err := b.read("GET"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("b after a closed: %v %v", resp, err)
+	}
+}
+
+// TestEpollHostnameTargetsGoToGoroutines: the loops do not resolve
+// names; a service with a host name is served by goroutines.
+func TestEpollHostnameTargetsGoToGoroutines(t *testing.T) {
+	echo := newEcho(t)
+	_, port, _ := net.SplitHostPort(hostOf(echo.URL))
+	gw := startEpoll(t, oneRoute(1, "http://localhost:"+port, store.Route{Paths: []string{"/"}}), Options{})
+	if resp, body := gw.get(t, "/h"); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if _, handedOff, _ := gw.loopCounts(); handedOff != 1 {
+		t.Errorf("handed off %d, want 1", handedOff)
+	}
+}
+
+// TestEpollUpstreamClosesIdle: a pooled upstream connection the upstream
+// closes is noticed, and the next request goes on a new one.
+func TestEpollUpstreamClosesIdle(t *testing.T) {
+	conns := make(chan net.Conn, 4)
+	addr := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		conns <- c
+	})
+	gw := startEpoll(t, oneRoute(1, "http://"+addr, store.Route{Paths: []string{"/"}}), Options{})
+	cc := confDial(t, gw.addr)
+	for i := range 3 {
+		if resp, body := cc.do(t, "GET", confGet("/")); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("#%d: %d %q", i, resp.StatusCode, body)
+		}
+		recv(t, conns, "the upstream connection").Close() // rawUpstream closes it as serve returns
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package dataplane
+
+import (
+	"errors"
+	"net"
+)
+
+// startLoops reports that event loops need Linux: the server then uses
+// goroutines.
+func startLoops(*h1Server, net.Listener) (loopEngine, error) {
+	return nil, errors.New("the epoll engine needs Linux")
+}
