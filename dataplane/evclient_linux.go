@@ -114,7 +114,7 @@ func (c *evClient) read(l *evLoop) {
 			return
 		}
 	}
-	m, err := syscall.Read(c.fd, c.in[c.n:])
+	m, err := rawRead(c.fd, c.in[c.n:])
 	if err == syscall.EAGAIN {
 		return
 	}
@@ -242,7 +242,7 @@ func (c *evClient) resume(l *evLoop) {
 // waits for EPOLLOUT (see update).
 func (c *evClient) flush(l *evLoop) {
 	for c.out.pending() {
-		m, err := syscall.Write(c.fd, c.out.buf[c.out.off:])
+		m, err := rawWrite(c.fd, c.out.buf[c.out.off:])
 		if err == syscall.EAGAIN {
 			return
 		}

@@ -240,7 +240,10 @@ func (l *evLoop) run() {
 	defer l.release()
 	events := make([]syscall.EpollEvent, 128)
 	for l.lfd >= 0 || l.clients > 0 {
-		n, err := syscall.EpollWait(l.epfd, events, int(evScanEvery/time.Millisecond))
+		n, err := pollNow(l.epfd, events), error(nil)
+		if n == 0 {
+			n, err = syscall.EpollWait(l.epfd, events, int(evScanEvery/time.Millisecond))
+		}
 		if err != nil && err != syscall.EINTR {
 			l.g.log.Error("event loop: epoll_wait failed", "err", err)
 			return

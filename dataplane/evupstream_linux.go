@@ -139,7 +139,7 @@ func (u *evUpstream) read(l *evLoop) {
 	if u.n == len(u.in) {
 		u.reserve(2 * len(u.in))
 	}
-	m, err := syscall.Read(u.fd, u.in[u.n:])
+	m, err := rawRead(u.fd, u.in[u.n:])
 	if err == syscall.EAGAIN {
 		return
 	}
@@ -170,7 +170,7 @@ func (u *evUpstream) consume(n int) {
 // flush writes the pending request.
 func (u *evUpstream) flush(l *evLoop) {
 	for u.out.pending() && !u.connecting {
-		m, err := syscall.Write(u.fd, u.out.buf[u.out.off:])
+		m, err := rawWrite(u.fd, u.out.buf[u.out.off:])
 		if err == syscall.EAGAIN {
 			return
 		}

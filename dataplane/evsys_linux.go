@@ -1,0 +1,50 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// The loops make their non-blocking reads and writes, and their epoll
+// waits that do not block, as raw system calls: without the runtime's
+// entersyscall/exitsyscall around them. Those calls never block, so the
+// loop keeps its P for the few microseconds they take; going through
+// syscall.Syscall made the runtime's monitor thread wake every 20 µs to
+// look for Ps stuck in system calls (strace: about one nanosleep per
+// request). Only the blocking epoll_wait goes through the scheduler.
+
+// rawRead is syscall.Read for a non-blocking descriptor.
+func rawRead(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// rawWrite is syscall.Write for a non-blocking descriptor.
+func rawWrite(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// pollNow returns the events ready at once, without blocking.
+func pollNow(epfd int, events []syscall.EpollEvent) int {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+		uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0
+	}
+	return int(n)
+}
