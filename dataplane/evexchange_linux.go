@@ -42,6 +42,9 @@ type evExchange struct {
 	framing framing
 	headLen int
 	headAt  time.Time
+	// relay: the client's answer may be the upstream's head relayed
+	// (h1relay.go): an HTTP/1.1 request other than HEAD, not closing.
+	relay bool
 }
 
 // evStreamAfter is how long a loop waits for the rest of a body once the
@@ -84,7 +87,8 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 		c.finish(l, endRequest(l.g, rc, w))
 		return
 	}
-	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout)}
+	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout),
+		relay: req.ProtoAtLeast(1, 1) && !req.Close && req.Method != http.MethodHead}
 	x.out = outbound(context.Background(), rc)
 	if up.hashed {
 		x.key = up.hash.key(rc)
@@ -136,6 +140,9 @@ func (x *evExchange) send(l *evLoop) {
 // not whole by the next deadline scan is streamed by a goroutine (see
 // evUpstream.expire).
 func (x *evExchange) received(l *evLoop, u *evUpstream, eof bool) {
+	if x.resp == nil && x.relay && x.relayed(l, u) {
+		return
+	}
 	if x.resp == nil && !x.head(l, u, eof) {
 		return
 	}
@@ -224,6 +231,34 @@ func (x *evExchange) complete(l *evLoop, u *evUpstream, resp *http.Response, bod
 	l.up.body.Reset(body)
 	resp.Body = evBody{&l.up.body}
 	l.g.respond(x.rc, resp, idleTimer{})
+	x.succeed(l, u, used, keep)
+}
+
+// relayed answers with the upstream's response relayed (h1relay.go) when
+// it is whole in u and simple enough, and reports whether it did.
+func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
+	end := headEnd(u.in[:u.n])
+	if end < 0 || len(x.w.header) != 1 || l.s.shutting.Load() {
+		return false // not whole yet, or a policy set response fields
+	}
+	head := string(u.in[:end])
+	rh, ok := scanResponseHead(head)
+	if !ok || int64(u.n-end) < rh.length {
+		return false
+	}
+	c, n := x.c, int(rh.length)
+	c.out.buf = appendRelayedHead(c.out.buf, head, &rh, x.rc.RequestID)
+	c.out.buf = append(c.out.buf, u.in[end:end+n]...)
+	x.w.relayed(rh.status, rh.length)
+	x.rc.rw.status, x.rc.rw.bytes, x.rc.complete = rh.status, rh.length, true
+	x.up.observe(x.t, rh.status)
+	x.succeed(l, u, end+n, !rh.close)
+	return true
+}
+
+// succeed ends a successful attempt: u gives up the used bytes of the
+// response and goes back to the pool when keep, and the request ends.
+func (x *evExchange) succeed(l *evLoop, u *evUpstream, used int, keep bool) {
 	u.consume(used)
 	x.u, u.ex, x.resp = nil, nil, nil
 	if keep && u.n == 0 {

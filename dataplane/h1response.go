@@ -63,6 +63,13 @@ func (w *h1ResponseWriter) retract() bool {
 	return true
 }
 
+// relayed records a response that was written past the writer (see
+// h1relay.go): status with a body of n bytes, all sent.
+func (w *h1ResponseWriter) relayed(status int, n int64) {
+	w.wroteHeader, w.sentHeader, w.status = true, true, status
+	w.declared, w.written = n, n
+}
+
 // Header returns the header to be sent.
 func (w *h1ResponseWriter) Header() http.Header { return w.header }
 

@@ -1,0 +1,170 @@
+package dataplane
+
+import (
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// The relay is the short way for the most common upstream response: a
+// final status with a Content-Length body, answered to an HTTP/1.1 client
+// whose response nothing else touches. Instead of a header map built by
+// parseResponseHead, filtered by respond and written by h1ResponseWriter,
+// the head is checked in one pass and its end-to-end field lines copied
+// into the client's head as they are. What the client gets is what the
+// general path would send, up to the order of the fields (a map's there).
+
+// relayMaxConnTokens bounds the field names a Connection header may list
+// for the relay; more take the general path.
+const relayMaxConnTokens = 4
+
+// relayHead is what scanResponseHead learned of a response head.
+type relayHead struct {
+	status  int
+	length  int64 // the Content-Length
+	close   bool  // the upstream closes the connection after this response
+	hasDate bool
+	conn    [relayMaxConnTokens]string // field names the Connection header lists
+	nconn   int
+}
+
+// scanResponseHead checks head, a whole response head as
+// parseResponseHead takes it, for the relay: it reports false when the
+// response needs the general path (an interim, 204, 304 or 101 status, a
+// body framed other than by one Content-Length, Trailer, Pragma, a folded
+// or a non-canonical field name, or anything parseResponseHead refuses).
+func scanResponseHead(head string) (relayHead, bool) {
+	var rh relayHead
+	line, fields := headLine(head)
+	var resp http.Response
+	if parseStatusLine(line, &resp) != nil {
+		return rh, false
+	}
+	rh.status = resp.StatusCode
+	if rh.status < 200 || rh.status == http.StatusNoContent || rh.status == http.StatusNotModified {
+		return rh, false
+	}
+	length, keepAlive := "", false
+	for {
+		line, fields = headLine(fields)
+		if line == "" {
+			break
+		}
+		name, value, ok := relayField(line)
+		if !ok {
+			return rh, false
+		}
+		switch name {
+		case "Content-Length":
+			if length != "" && textproto.TrimString(value) != length {
+				return rh, false
+			}
+			length = textproto.TrimString(value)
+		case "Transfer-Encoding", "Trailer", "Pragma":
+			return rh, false
+		case "Date":
+			rh.hasDate = true
+		case "Connection":
+			if !rh.addConnTokens(value, &keepAlive) {
+				return rh, false
+			}
+		}
+	}
+	n, err := strconv.ParseUint(length, 10, 63)
+	if err != nil || length == "" || length[0] == '+' {
+		return rh, false
+	}
+	rh.length = int64(n)
+	if resp.ProtoMinor == 0 && !keepAlive {
+		rh.close = true
+	}
+	return rh, true
+}
+
+// relayField splits a field line and checks it as parseFields does; it
+// refuses a folded line and a name that is not in canonical form, which
+// the general path would rewrite.
+func relayField(line string) (name, value string, ok bool) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return "", "", false
+	}
+	colon := strings.IndexByte(line, ':')
+	if colon < 0 {
+		return "", "", false
+	}
+	name, value = line[:colon], trimOWS(line[colon+1:])
+	canonical, valid := checkFieldName(name)
+	return name, value, canonical && valid && validFieldValue(value)
+}
+
+// addConnTokens records the names a Connection value lists, and whether
+// it says close or keep-alive.
+func (rh *relayHead) addConnTokens(value string, keepAlive *bool) bool {
+	for token := range strings.SplitSeq(value, ",") {
+		token = textproto.TrimString(token)
+		switch {
+		case token == "":
+			continue
+		case strings.EqualFold(token, "close"):
+			rh.close = true
+		case strings.EqualFold(token, "keep-alive"):
+			*keepAlive = true
+		}
+		if rh.nconn == relayMaxConnTokens {
+			return false
+		}
+		rh.conn[rh.nconn] = token
+		rh.nconn++
+	}
+	return true
+}
+
+// dropped reports whether the field name stays behind: hop-by-hop ones
+// and those Connection lists, the framing the relay writes itself, and
+// the upstream's X-Request-Id, which the gateway's replaces.
+func (rh *relayHead) dropped(name string) bool {
+	if isHopByHop(name) || name == "Content-Length" || name == headerRequestID {
+		return true
+	}
+	for _, token := range rh.conn[:rh.nconn] {
+		if strings.EqualFold(token, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendRelayedHead appends the head the client gets for head, checked
+// by scanResponseHead: the status line, the upstream's end-to-end fields
+// as they came, a Date if it sent none, the request id and the
+// Content-Length.
+func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string) []byte {
+	dst = append(dst, statusLine(rh.status)...)
+	if !rh.hasDate {
+		dst = append(dst, "Date: "...)
+		dst = append(dst, httpDate()...)
+		dst = append(dst, "\r\n"...)
+	}
+	_, fields := headLine(head)
+	for {
+		var line string
+		line, fields = headLine(fields)
+		if line == "" {
+			break
+		}
+		name, value, _ := relayField(line)
+		if rh.dropped(name) {
+			continue
+		}
+		dst = append(dst, name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, value...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, headerRequestID+": "...)
+	dst = append(dst, requestID...)
+	dst = append(dst, "\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, rh.length, 10)
+	return append(dst, "\r\n\r\n"...)
+}
