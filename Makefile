@@ -46,7 +46,8 @@ test:
 ## decoder and validator, the route matcher, the HTTP/1.1 server (raw bytes
 ## in, well-formed responses out), the upstream response parser and the
 ## server's fast request parser (both against
-## net/http's), the response relay (against the general path), the limiter's gossip message
+## net/http's), the response relay and the loops' upstream request head
+## (both against the general path), the limiter's gossip message
 ## decoder, the JWT path and the JSON field shaper (upstream bodies). Failing inputs land in testdata/fuzz as
 ## regression cases that plain `go test` then runs.
 FUZZTIME ?= 30s
@@ -57,6 +58,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzResponseHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzRequestHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzRelayHead$$' -fuzztime=$(FUZZTIME) ./dataplane
+	$(GO) test -run='^$$' -fuzz='^FuzzOutboundHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./limiter
 	$(GO) test -run='^$$' -fuzz='^FuzzJWT$$' -fuzztime=$(FUZZTIME) ./internal/auth
 	$(GO) test -run='^$$' -fuzz='^FuzzRuleApply$$' -fuzztime=$(FUZZTIME) ./internal/shape

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -25,7 +26,7 @@ type evExchange struct {
 	rc      *RequestContext
 	w       *h1ResponseWriter
 	up      *upstream
-	out     *http.Request // the outbound request (see outbound)
+	target  *url.URL // the upstream URL, without host (see targetURL)
 	key     uint64
 	tried   uint64
 	attempt int
@@ -54,7 +55,6 @@ const evStreamAfter = 20 * time.Millisecond
 
 // upstreamScratch is a loop's reusable state for upstream messages.
 type upstreamScratch struct {
-	bw      *bufio.Writer // writes request heads into an evUpstream's out
 	br      *bufio.Reader // decodes chunked bodies from a buffer
 	body    bytes.Reader
 	decoded []byte
@@ -89,7 +89,7 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 	}
 	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout),
 		relay: req.ProtoAtLeast(1, 1) && !req.Close && req.Method != http.MethodHead}
-	x.out = outbound(context.Background(), rc)
+	x.target = rc.targetURL()
 	if up.hashed {
 		x.key = up.hash.key(rc)
 	}
@@ -119,13 +119,11 @@ func (x *evExchange) send(l *evLoop) {
 		return
 	}
 	x.u, u.ex = u, x
-	x.out.URL.Host = x.t.addr
-	bw := l.up.writer(&u.out)
-	if err := writeRequestHead(bw, x.out, x.t.addr, 0); err != nil {
+	u.out.buf, err = appendOutboundHead(u.out.buf, x.rc, x.target, x.t.addr)
+	if err != nil {
 		x.attemptFailed(l, err)
 		return
 	}
-	_ = bw.Flush()
 	if u.connecting {
 		u.deadline = earliest(x.timeout, u.deadline)
 		return
@@ -190,7 +188,7 @@ func (x *evExchange) head(l *evLoop, u *evUpstream, eof bool) bool {
 			}
 			return false
 		}
-		resp, f, err := parseResponseHead(string(u.in[:end]), x.out)
+		resp, f, err := parseResponseHead(string(u.in[:end]), x.rc.Request)
 		if err != nil {
 			x.attemptFailed(l, fmt.Errorf("malformed upstream response: %w", err))
 			return false
@@ -376,16 +374,6 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// writer returns the scratch writer, writing to out.
-func (s *upstreamScratch) writer(out *evOutput) *bufio.Writer {
-	if s.bw == nil {
-		s.bw = bufio.NewWriterSize(out, 4096)
-	} else {
-		s.bw.Reset(out)
-	}
-	return s.bw
 }
 
 // dechunk decodes the chunked body at the start of buf, with its
