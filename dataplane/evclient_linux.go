@@ -51,7 +51,8 @@ func (l *evLoop) openClient(fd int, remote string) {
 	conn := &h1ServerConn{srv: l.s, remote: remote, accepted: l.now}
 	conn.state.Store(connNew)
 	conn.bw = bufio.NewWriterSize(&c.out, 4096)
-	conn.closeRaw = func() { l.post(func() { c.closeIfIdle(l) }) }
+	closeRaw := func() { l.post(func() { c.closeIfIdle(l) }) }
+	conn.closeRaw.Store(&closeRaw)
 	c.conn = conn
 	if !l.s.add(conn) {
 		syscall.Close(fd)
@@ -122,11 +123,25 @@ func (c *evClient) read(l *evLoop) {
 		c.gone(l)
 		return
 	}
+	first := c.n == 0 && c.ex == nil
 	c.n += m
-	if c.ex == nil && c.deadline.IsZero() {
-		c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
+	if first && !c.activate(l) { // the first byte of a request
+		return
 	}
 	c.serve(l)
+}
+
+// activate marks the connection busy with a request whose first byte came,
+// for Shutdown, and gives the head ReadHeaderTimeout from now; false (and
+// the connection closed) when Shutdown closed it while idle.
+func (c *evClient) activate(l *evLoop) bool {
+	state := &c.conn.state
+	if state.Load() != connActive && !state.CompareAndSwap(connNew, connActive) && !state.CompareAndSwap(connIdle, connActive) {
+		c.close(l)
+		return false
+	}
+	c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
+	return true
 }
 
 // grow makes room for a head that does not fit, or hands the connection
@@ -157,11 +172,10 @@ func (c *evClient) serve(l *evLoop) {
 	for c.ex == nil && !c.out.pending() && !c.closing && !c.closed && c.n > 0 {
 		limit := serverHeaderLimit(l.g.opts.MaxHeaderBytes)
 		req, end, ok := parseBufferedRequest(c.in[:c.n], limit)
-		if !ok && headEnd(c.in[:c.n]) < 0 && c.n <= limit {
+		if !ok && headEnd(c.in[:c.n]) < 0 && c.n <= limit && c.in[0] != '\r' && c.in[0] != '\n' {
 			return // the head is not whole yet
 		}
-		if !c.conn.state.CompareAndSwap(connNew, connActive) && !c.conn.state.CompareAndSwap(connIdle, connActive) {
-			c.close(l) // Shutdown closed it while idle
+		if !c.activate(l) {
 			return
 		}
 		var route evRoute
@@ -224,10 +238,7 @@ func (c *evClient) finish(l *evLoop, keep bool) {
 		c.closing = true
 	} else {
 		c.conn.state.Store(connIdle)
-		c.deadline = l.now.Add(l.g.opts.IdleTimeout)
-		if c.n > 0 {
-			c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
-		}
+		c.deadline = time.Time{} // set when the answer is sent
 	}
 	c.flush(l)
 }
@@ -253,8 +264,13 @@ func (c *evClient) flush(l *evLoop) {
 		c.out.off += m
 	}
 	c.out.buf, c.out.off = c.out.buf[:0], 0
-	if c.closing {
+	switch {
+	case c.closing:
 		c.close(l)
+	case c.ex == nil && c.n == 0:
+		c.deadline = l.now.Add(l.g.opts.IdleTimeout) // for the next request
+	case c.ex == nil:
+		c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout) // its first bytes are here
 	}
 }
 
@@ -268,7 +284,11 @@ func (c *evClient) expire(l *evLoop, now time.Time) {
 // closeIfIdle is Shutdown's request to close the connection if it waits
 // for a request.
 func (c *evClient) closeIfIdle(l *evLoop) {
-	if !c.closed && c.ex == nil && !c.out.pending() {
+	switch {
+	case c.closed || c.ex != nil:
+	case c.out.pending():
+		c.closing = true // once the answer is sent
+	default:
 		c.close(l)
 	}
 }

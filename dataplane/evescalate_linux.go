@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,18 +30,22 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 		return
 	}
 	c.ex = nil
+	x.done = true
 	clientConn, err := c.detach(l)
 	if err != nil {
 		upConn.Close()
-		x.done = true
 		x.t.inflight.Add(-1)
 		x.up.release()
+		x.rc.fail(errClientGone)
+		x.rc.timeUpstream(x.start)
+		endRequest(l.g, x.rc, x.w)
 		return
 	}
-	x.done = true
 	l.counts.streamed.Add(1)
 	s := &evStream{x: x, resp: resp, f: f, client: clientConn, upstream: upConn,
 		upPending: upPending, inPending: inPending, outPending: outPending}
+	closeBoth := func() { clientConn.Close(); upConn.Close() } // for Server.Close
+	c.conn.closeRaw.Store(&closeBoth)
 	go s.run()
 }
 
@@ -51,6 +56,12 @@ type evStream struct {
 	f                                framing
 	client, upstream                 *net.TCPConn
 	upPending, inPending, outPending []byte
+
+	// The client watch: a read on the client while the body streams.
+	stopping   atomic.Bool
+	clientGone atomic.Bool
+	watched    []byte // what the client sent meanwhile (pipelined)
+	watchDone  chan struct{}
 }
 
 func (s *evStream) run() {
@@ -69,7 +80,9 @@ func (s *evStream) run() {
 	s.resp.Body = io.NopCloser(&timedReader{r: &body, conn: s.upstream, d: x.up.readTimeout})
 	x.up.observe(x.t, s.resp.StatusCode)
 	if x.rc.err == nil {
+		s.watchClient()
 		srv.g.respond(x.rc, s.resp, idleTimer{})
+		s.stopWatch()
 	}
 	x.t.inflight.Add(-1)
 	x.up.release()
@@ -83,7 +96,45 @@ func (s *evStream) run() {
 		srv.remove(conn)
 		return
 	}
-	srv.adopt(&replayConn{TCPConn: s.client, pending: s.inPending}, conn)
+	srv.adopt(&replayConn{TCPConn: s.client, pending: append(s.inPending, s.watched...)}, conn)
+}
+
+// watchClient reads from the client while the body streams, as the
+// goroutine server's disconnect watch does: a client that leaves ends
+// the stream at once (the upstream connection is closed) instead of at
+// the upstream's next write. Bytes it sends meanwhile are kept.
+func (s *evStream) watchClient() {
+	s.watchDone = make(chan struct{})
+	go func() {
+		defer close(s.watchDone)
+		var buf [512]byte
+		for {
+			n, err := s.client.Read(buf[:])
+			s.watched = append(s.watched, buf[:n]...)
+			if err != nil {
+				if !s.stopping.Load() {
+					s.clientGone.Store(true)
+					s.upstream.Close()
+				}
+				return
+			}
+		}
+	}()
+}
+
+// stopWatch ends the client watch and records a client that left.
+func (s *evStream) stopWatch() {
+	s.stopping.Store(true)
+	_ = s.client.SetReadDeadline(aLongTimeAgo)
+	<-s.watchDone
+	_ = s.client.SetReadDeadline(time.Time{})
+	if s.clientGone.Load() {
+		rc := s.x.rc
+		rc.err, rc.abort = errClientGone, false
+		if rc.rw.status == 0 {
+			rc.status = statusClientClosed
+		}
+	}
 }
 
 // timedReader bounds each read of a response body by the read timeout.

@@ -180,7 +180,11 @@ func (x *evExchange) received(l *evLoop, u *evUpstream, eof bool) {
 // head parses the response head in u, skipping interim 1xx answers, and
 // reports whether the final one is there.
 func (x *evExchange) head(l *evLoop, u *evUpstream, eof bool) bool {
-	for {
+	for interim := 0; ; interim++ {
+		if interim > h1Max1xx {
+			x.attemptFailed(l, fmt.Errorf("more than %d interim 1xx responses", h1Max1xx))
+			return false
+		}
 		end := headEnd(u.in[:u.n])
 		if end < 0 {
 			if eof || u.n >= h1MaxHeaderBytes {
@@ -259,7 +263,8 @@ func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
 func (x *evExchange) succeed(l *evLoop, u *evUpstream, used int, keep bool) {
 	u.consume(used)
 	x.u, u.ex, x.resp = nil, nil, nil
-	if keep && u.n == 0 {
+	if keep && u.n == 0 && !u.out.pending() { // not with unsent request bytes
+		u.out.buf, u.out.off = u.out.buf[:0], 0
 		l.putIdle(u)
 	} else {
 		u.close(l)
@@ -294,6 +299,7 @@ func (x *evExchange) fail(l *evLoop, err error) {
 func (x *evExchange) attemptFailed(l *evLoop, err error) {
 	u := x.u
 	stale := u != nil && u.reused && !u.answered && isStaleConnErr(err)
+	answered := x.resp != nil // a response that breaks off is not retried
 	x.resp = nil
 	if u != nil {
 		x.u, u.ex = nil, nil
@@ -312,11 +318,11 @@ func (x *evExchange) attemptFailed(l *evLoop, err error) {
 		x.fail(l, fmt.Errorf("proxy to %s: %w: %w", t.addr, errUpstreamTimeout, err))
 		return
 	}
-	if x.attempt >= x.up.retry.attempts || !retryable(context.Background(), x.rc.Request, err) {
+	if answered || x.attempt >= x.up.retry.attempts || !retryable(context.Background(), x.rc.Request, err) {
 		x.fail(l, fmt.Errorf("proxy to %s: %w", t.addr, err))
 		return
 	}
-	wait := x.up.retry.wait(x.attempt)
+	wait := min(x.up.retry.wait(x.attempt), x.timeout.Sub(l.now)) // the timeout bounds the backoff too
 	if wait <= 0 {
 		x.next(l)
 		return

@@ -62,6 +62,7 @@ type evLoop struct {
 
 	mu    sync.Mutex
 	tasks []func()
+	ended bool // wakeFD is closed: post does nothing
 
 	up     upstreamScratch
 	counts evCounts
@@ -113,7 +114,9 @@ func startLoops(s *h1Server, ln net.Listener) (loopEngine, error) {
 	for range runtime.GOMAXPROCS(0) {
 		l, err := newEvLoop(s, tl)
 		if err != nil {
-			e.stopAccepting()
+			for _, started := range e.loops { // none runs yet
+				started.release()
+			}
 			return nil, err
 		}
 		e.loops = append(e.loops, l)
@@ -225,8 +228,11 @@ func (l *evLoop) forget(fd int) {
 // goroutine.
 func (l *evLoop) post(f func()) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return
+	}
 	l.tasks = append(l.tasks, f)
-	l.mu.Unlock()
 	one := [8]byte{1}
 	_, _ = syscall.Write(l.wakeFD, one[:])
 }
@@ -349,12 +355,18 @@ func (l *evLoop) release() {
 	for fd := range l.sockets {
 		syscall.Close(fd)
 	}
-	for _, fd := range []int{l.lfd, l.wakeFD, l.epfd} {
+	for _, fd := range []int{l.lfd, l.epfd} {
 		if fd >= 0 {
 			syscall.Close(fd)
 		}
 	}
 	l.lfd = -1
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ended = true // before the descriptor number can be reused
+	if l.wakeFD >= 0 {
+		syscall.Close(l.wakeFD)
+	}
 }
 
 func sockaddrString(sa syscall.Sockaddr) string {

@@ -157,15 +157,15 @@ func (s *h1Server) remove(c *h1ServerConn) {
 
 // adopt serves nc, a connection an event loop handed over, in place of
 // old, the loop's record of it.
+// It is registered even during Shutdown, which waits for it as it waited
+// for old: the request it carries is answered (with Connection: close).
 func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn) {
 	c := newH1ServerConn(s, nc)
-	ok := s.add(c)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
 	old.state.Store(connClosed)
 	s.remove(old)
-	if !ok {
-		_ = nc.Close()
-		return
-	}
 	go c.serve()
 }
 

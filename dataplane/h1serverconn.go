@@ -81,8 +81,9 @@ type h1ServerConn struct {
 	cancel context.CancelCauseFunc
 	watch  disconnectWatch
 	// closeRaw, when set, closes the connection in place of raw.Close: an
-	// event loop owns it (evclient_linux.go).
-	closeRaw func()
+	// event loop, or a goroutine streaming its answer, owns it
+	// (evclient_linux.go, evescalate_linux.go).
+	closeRaw atomic.Pointer[func()]
 }
 
 func newH1ServerConn(s *h1Server, nc net.Conn) *h1ServerConn {
@@ -192,8 +193,8 @@ func (c *h1ServerConn) closeIfIdle() {
 
 // closeConn closes the connection from another goroutine (Shutdown, Close).
 func (c *h1ServerConn) closeConn() {
-	if c.closeRaw != nil {
-		c.closeRaw()
+	if f := c.closeRaw.Load(); f != nil {
+		(*f)()
 		return
 	}
 	_ = c.raw.Close()
