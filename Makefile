@@ -37,10 +37,11 @@ cluster: build
 	done; wait
 
 ## test: every test, with the race detector; the data plane's tests run
-## a second time with the epoll engine serving every test gateway.
+## a second time with the goroutine engine serving every test gateway
+## (the epoll engine is the default).
 test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
-	TOLLGATE_TEST_ENGINE=epoll CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./dataplane
+	TOLLGATE_TEST_ENGINE=goroutine CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./dataplane
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
 ## decoder and validator, the route matcher, the HTTP/1.1 server (raw bytes

@@ -171,11 +171,11 @@ func TestEpollStreamingBodyFlowsEarly(t *testing.T) {
 	}
 }
 
-// TestEpollMaxConns: beyond Options.MaxConns a client waits in the
-// accept queue until a connection closes.
-func TestEpollMaxConns(t *testing.T) {
+// TestMaxConnsQueuesClients: beyond Options.MaxConns a client waits in
+// the accept queue until a connection closes (with either engine).
+func TestMaxConnsQueuesClients(t *testing.T) {
 	echo := newEcho(t)
-	gw := startEpoll(t, oneRoute(1, echo.URL, store.Route{Paths: []string{"/"}}), Options{MaxConns: 1})
+	gw := startGateway(t, oneRoute(1, echo.URL, store.Route{Paths: []string{"/"}}), Options{MaxConns: 1})
 	a := confDial(t, gw.addr)
 	if resp, _ := a.do(t, "GET", confGet("/a")); resp.StatusCode != 200 {
 		t.Fatalf("a: %d", resp.StatusCode)

@@ -53,13 +53,13 @@ type Options struct {
 	// run after it. Nil means none. An error rejects the config.
 	Policies func(cfg *store.Config, route *store.Route) ([]Policy, error)
 	// Engine chooses how Serve's plain-HTTP listeners are served:
-	// EngineGoroutine (the default: a goroutine per connection) or
-	// EngineEpoll (event loops on Linux, see evloop_linux.go; elsewhere it
-	// falls back to goroutines).
+	// EngineEpoll (the default: event loops on Linux, see
+	// evloop_linux.go; elsewhere it falls back to goroutines) or
+	// EngineGoroutine (a goroutine per connection).
 	Engine string
-	// MaxConns caps the connections the epoll engine holds open per
-	// listener (0: no cap); further clients wait in the accept queue. With
-	// goroutines, cap the listener itself (netutil.LimitListener).
+	// MaxConns caps the connections Serve holds open per listener (0: no
+	// cap); further clients wait in the accept queue. ServeTLS leaves it
+	// to the caller (netutil.LimitListener).
 	MaxConns int
 	// Spans receives the span of every sampled request while the config
 	// has a tracing section (see spans.go). Nil records none.
@@ -76,6 +76,9 @@ const (
 func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Engine == "" {
+		o.Engine = EngineEpoll
 	}
 	o.ReadHeaderTimeout = orDefault(o.ReadHeaderTimeout, 10*time.Second)
 	o.IdleTimeout = orDefault(o.IdleTimeout, 2*time.Minute)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // h1Server serves the gateway on a plain-TCP listener. It speaks HTTP/1.x
@@ -79,8 +81,12 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 		}
 		s.g.log.Warn("event loops unavailable; serving with goroutines", "err", err)
 	}
+	ln := s.ln
+	if max := s.g.opts.MaxConns; max > 0 && s.tls == nil {
+		ln = netutil.LimitListener(ln, max) // Shutdown closes s.ln under it
+	}
 	s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "node_id", s.g.opts.NodeID)
-	return s.serve()
+	return s.serve(ln)
 }
 
 // loopEngine is the event-loop engine serving a listener
@@ -91,11 +97,12 @@ type loopEngine interface {
 	wait()          // return once every loop ended
 }
 
-// serve accepts connections until the listener fails or closes.
-func (s *h1Server) serve() error {
+// serve accepts connections from ln (s.ln, or a limit over it) until the
+// listener fails or closes.
+func (s *h1Server) serve(ln net.Listener) error {
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.shutting.Load() {
 				return http.ErrServerClosed

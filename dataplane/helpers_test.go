@@ -37,7 +37,7 @@ func startGateway(t *testing.T, cfg *store.Config, opts Options) *testGateway {
 		opts.Logger = slog.New(sink)
 	}
 	if opts.Engine == "" {
-		// make test runs the package once per engine.
+		// make test runs the package once per engine ("" is epoll).
 		opts.Engine = os.Getenv("TOLLGATE_TEST_ENGINE")
 	}
 	g := New(opts)

@@ -51,8 +51,8 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.StringVar(&c.AccessLog, "access-log", "stdout", "where the access log (JSON lines) goes: stdout, stderr, a file path, or off")
 	fs.Float64Var(&c.AccessLogSample, "access-log-sample", 1, "fraction (0..1) of requests with a status below 400 that are logged; errors always are")
 	fs.Float64Var(&c.TraceSample, "trace-sample", 1, "fraction (0..1) of the traces the gateway starts (no valid traceparent) that are marked sampled")
-	fs.StringVar(&c.HTTPEngine, "http-engine", dataplane.EngineGoroutine,
-		"how the plain-HTTP listener is served: goroutine (one per connection) or epoll (event loops, Linux only; requests it does not serve itself go to goroutines)")
+	fs.StringVar(&c.HTTPEngine, "http-engine", dataplane.EngineEpoll,
+		"how the plain-HTTP listener is served: epoll (event loops on Linux; requests they do not serve go to goroutines) or goroutine (one per connection)")
 	if err := fs.Parse(args); err != nil {
 		return c, "", "", err
 	}

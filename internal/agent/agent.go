@@ -74,8 +74,8 @@ type Config struct {
 	// TraceSample is the fraction, in [0, 1], of the traces the gateway
 	// starts that it marks sampled (dataplane.Options.TraceSample).
 	TraceSample float64
-	// HTTPEngine is dataplane.Options.Engine: "goroutine" (default) or
-	// "epoll".
+	// HTTPEngine is dataplane.Options.Engine: "epoll" (default) or
+	// "goroutine".
 	HTTPEngine string
 	Logger     *slog.Logger
 }
@@ -180,13 +180,12 @@ func (a *Agent) listen() error {
 	if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("listen data plane %s: %w", a.cfg.HTTPAddr, err)
 	}
-	a.httpLn = a.limitConns(a.httpLn, a.cfg.HTTPEngine != dataplane.EngineEpoll)
 	go func() { a.failed <- a.gateway.Serve(a.httpLn) }()
 	if a.cfg.HTTPSAddr != "" {
 		if a.httpsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
 			return fmt.Errorf("listen data plane TLS %s: %w", a.cfg.HTTPSAddr, err)
 		}
-		a.httpsLn = a.limitConns(a.httpsLn, true)
+		a.httpsLn = a.limitConns(a.httpsLn)
 		go func() { a.failed <- a.gateway.ServeTLS(a.httpsLn) }()
 	}
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
@@ -197,10 +196,10 @@ func (a *Agent) listen() error {
 
 // limitConns caps the connections a data-plane listener holds open at
 // once (Config.MaxConns); further clients wait in the accept queue.
-// The epoll engine caps its own listener (dataplane.Options.MaxConns):
-// capped is false for it.
-func (a *Agent) limitConns(ln net.Listener, capped bool) net.Listener {
-	if a.cfg.MaxConns <= 0 || !capped {
+// The plain-HTTP listener is capped by the gateway itself
+// (dataplane.Options.MaxConns).
+func (a *Agent) limitConns(ln net.Listener) net.Listener {
+	if a.cfg.MaxConns <= 0 {
 		return ln
 	}
 	return netutil.LimitListener(ln, a.cfg.MaxConns)
