@@ -22,6 +22,10 @@ type Policy interface {
 // policies on its event loop; a route with any other kind of policy is
 // served by goroutines (see evloop_linux.go). Its Wrap must be
 // equivalent to calling Before and then next if Before returned true.
+//
+// A policy whose Before may wait in some configurations (a JWT policy
+// that fetches key sets, say) also has a method Inline() bool, which says
+// false for those; the route is then served by goroutines.
 type InlinePolicy interface {
 	Policy
 	// Before does the policy's work on rc and reports whether the request

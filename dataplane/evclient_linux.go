@@ -389,6 +389,9 @@ func inlineChain(chain []Policy) bool {
 		if _, ok := p.(InlinePolicy); !ok {
 			return false
 		}
+		if maybe, ok := p.(interface{ Inline() bool }); ok && !maybe.Inline() {
+			return false
+		}
 	}
 	return true
 }

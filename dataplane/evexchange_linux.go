@@ -76,7 +76,8 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 		rc.metrics = route.snap.metrics[rc.route.order]
 	}
 	for _, p := range rc.route.chain {
-		if !p.(InlinePolicy).Before(rc) {
+		if !p.(InlinePolicy).Before(rc) { // the policy answered
+			l.counts.served.Add(1)
 			c.finish(l, endRequest(l.g, rc, w))
 			return
 		}
@@ -84,6 +85,7 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 	up := rc.route.service
 	if !up.acquire() {
 		rc.fail(fmt.Errorf("service %s: %w", up.name, errCircuitOpen))
+		l.counts.served.Add(1)
 		c.finish(l, endRequest(l.g, rc, w))
 		return
 	}

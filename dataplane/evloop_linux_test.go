@@ -228,3 +228,49 @@ func TestEpollUpstreamClosesIdle(t *testing.T) {
 		recv(t, conns, "the upstream connection").Close() // rawUpstream closes it as serve returns
 	}
 }
+
+// gatePolicy is an InlinePolicy: it refuses requests with X-Deny and
+// marks the others.
+type gatePolicy struct{ inline bool }
+
+func (p gatePolicy) Wrap(next Handler) Handler {
+	return func(rc *RequestContext) {
+		if p.Before(rc) {
+			next(rc)
+		}
+	}
+}
+
+func (gatePolicy) Before(rc *RequestContext) bool {
+	if rc.Request.Header.Get("X-Deny") != "" {
+		rc.Reject(http.StatusUnauthorized, "denied", "denied by the gate")
+		return false
+	}
+	rc.Request.Header.Set("X-Gate", "passed")
+	return true
+}
+
+func (p gatePolicy) Inline() bool { return p.inline }
+
+// TestEpollRunsInlinePolicies: a route whose policies are all inline is
+// served on the loop, refusals included; one that says it is not inline
+// after all goes to goroutines.
+func TestEpollRunsInlinePolicies(t *testing.T) {
+	up := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Gate"))
+	}))
+	for _, inline := range []bool{true, false} {
+		gw := startEpoll(t, oneRoute(1, up.URL, store.Route{Paths: []string{"/"}}), Options{
+			Policies: func(*store.Config, *store.Route) ([]Policy, error) { return []Policy{gatePolicy{inline}}, nil },
+		})
+		if resp, body := gw.get(t, "/ok"); resp.StatusCode != 200 || string(body) != "passed" {
+			t.Fatalf("inline %v: %d %q", inline, resp.StatusCode, body)
+		}
+		resp, body := gw.get(t, "/no", "X-Deny", "1")
+		checkGatewayError(t, resp, body, http.StatusUnauthorized, "denied")
+		served, handedOff, _ := gw.loopCounts()
+		if inline && (served != 2 || handedOff != 0) || !inline && handedOff == 0 {
+			t.Errorf("inline %v: served %d on the loop, handed off %d", inline, served, handedOff)
+		}
+	}
+}

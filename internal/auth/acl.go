@@ -49,13 +49,22 @@ func (p *ACL) Name() string { return "auth:acl" }
 // not allow, and otherwise runs next.
 func (p *ACL) Wrap(next dataplane.Handler) dataplane.Handler {
 	return func(rc *dataplane.RequestContext) {
-		switch {
-		case rc.Consumer == "":
-			reject(rc, http.StatusForbidden, "forbidden", errNoConsumer.Error(), "")
-		case !p.allowed[rc.Consumer]:
-			reject(rc, http.StatusForbidden, "forbidden", errConsumerDenied.Error(), "")
-		default:
+		if p.Before(rc) {
 			next(rc)
 		}
 	}
+}
+
+// Before lets the request on if its consumer is allowed, and answers 403
+// otherwise (a dataplane.InlinePolicy).
+func (p *ACL) Before(rc *dataplane.RequestContext) bool {
+	switch {
+	case rc.Consumer == "":
+		reject(rc, http.StatusForbidden, "forbidden", errNoConsumer.Error(), "")
+	case !p.allowed[rc.Consumer]:
+		reject(rc, http.StatusForbidden, "forbidden", errConsumerDenied.Error(), "")
+	default:
+		return true
+	}
+	return false
 }

@@ -75,25 +75,33 @@ func (p *KeyAuth) Name() string { return "auth:key-auth" }
 // Wrap authenticates each request by its API key before next runs.
 func (p *KeyAuth) Wrap(next dataplane.Handler) dataplane.Handler {
 	return func(rc *dataplane.RequestContext) {
-		h := rc.Request.Header
-		StripIdentity(h)
-		key, loc := p.find(rc.Request)
-		if key == "" {
-			p.refuse(rc, errMissingAPIKey, "missing_api_key")
-			return
+		if p.Before(rc) {
+			next(rc)
 		}
-		owner := p.owners[sha256.Sum256([]byte(key))]
-		if owner == nil {
-			p.refuse(rc, errInvalidAPIKey, "invalid_api_key")
-			return
-		}
-		if p.hide {
-			hideKey(rc, loc)
-		}
-		h[owner.header.name] = owner.header.values
-		rc.Consumer = owner.consumer
-		next(rc)
 	}
+}
+
+// Before authenticates the request by its key and reports whether it
+// goes on (a dataplane.InlinePolicy); a refused one is answered 401.
+func (p *KeyAuth) Before(rc *dataplane.RequestContext) bool {
+	h := rc.Request.Header
+	StripIdentity(h)
+	key, loc := p.find(rc.Request)
+	if key == "" {
+		p.refuse(rc, errMissingAPIKey, "missing_api_key")
+		return false
+	}
+	owner := p.owners[sha256.Sum256([]byte(key))]
+	if owner == nil {
+		p.refuse(rc, errInvalidAPIKey, "invalid_api_key")
+		return false
+	}
+	if p.hide {
+		hideKey(rc, loc)
+	}
+	h[owner.header.name] = owner.header.values
+	rc.Consumer = owner.consumer
+	return true
 }
 
 func (p *KeyAuth) refuse(rc *dataplane.RequestContext, err error, code string) {

@@ -84,23 +84,33 @@ func (p *Policy) Name() string { return "rate-limit" }
 // Wrap decides each request before next runs.
 func (p *Policy) Wrap(next dataplane.Handler) dataplane.Handler {
 	return func(rc *dataplane.RequestContext) {
-		bp := p.bufs.Get().(*[]byte)
-		key := p.appendKey((*bp)[:0], rc)
-		// The limiter copies the key when it first stores it, so a string
-		// over the pooled buffer is safe for the duration of the call.
-		d := p.decider.Allow(&p.policy, unsafe.String(unsafe.SliceData(key), len(key)))
-		*bp = key
-		p.bufs.Put(bp)
-		p.setHeaders(rc.Writer.Header(), d)
-		if !d.Allowed {
-			retry := ceilSeconds(d.RetryAfter)
-			rc.Writer.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
-			rc.Reject(http.StatusTooManyRequests, "rate_limited",
-				fmt.Sprintf("rate limit of %s per %s exceeded; retry in %ds", p.limit, p.policy.Window, retry))
-			return
+		if p.Before(rc) {
+			next(rc)
 		}
-		next(rc)
 	}
+}
+
+// Before counts the request against the limit, sets the RateLimit
+// headers and reports whether it goes on; one over the limit is answered
+// 429 with Retry-After. Deciding is local (no network round trip), so
+// the policy is a dataplane.InlinePolicy.
+func (p *Policy) Before(rc *dataplane.RequestContext) bool {
+	bp := p.bufs.Get().(*[]byte)
+	key := p.appendKey((*bp)[:0], rc)
+	// The limiter copies the key when it first stores it, so a string
+	// over the pooled buffer is safe for the duration of the call.
+	d := p.decider.Allow(&p.policy, unsafe.String(unsafe.SliceData(key), len(key)))
+	*bp = key
+	p.bufs.Put(bp)
+	p.setHeaders(rc.Writer.Header(), d)
+	if !d.Allowed {
+		retry := ceilSeconds(d.RetryAfter)
+		rc.Writer.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
+		rc.Reject(http.StatusTooManyRequests, "rate_limited",
+			fmt.Sprintf("rate limit of %s per %s exceeded; retry in %ds", p.limit, p.policy.Window, retry))
+		return false
+	}
+	return true
 }
 
 // appendKey appends the request's key parts, separated by a byte that
