@@ -34,8 +34,8 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 	clientConn, err := c.detach(l)
 	if err != nil {
 		upConn.Close()
-		x.t.inflight.Add(-1)
-		x.up.release()
+		x.dropInflight()
+		x.releaseSlot()
 		x.rc.fail(errClientGone)
 		x.rc.timeUpstream(x.start)
 		endRequest(l.g, x.rc, x.w)
@@ -60,7 +60,7 @@ type evStream struct {
 	// The client watch: a read on the client while the body streams.
 	stopping   atomic.Bool
 	clientGone atomic.Bool
-	watched    []byte // what the client sent meanwhile (pipelined)
+	watched    []byte // the first byte the client sent meanwhile (pipelined)
 	watchDone  chan struct{}
 }
 
@@ -84,8 +84,8 @@ func (s *evStream) run() {
 		srv.g.respond(x.rc, s.resp, idleTimer{})
 		s.stopWatch()
 	}
-	x.t.inflight.Add(-1)
-	x.up.release()
+	x.dropInflight()
+	x.releaseSlot()
 	x.rc.timeUpstream(x.start)
 	keep := endRequest(srv.g, x.rc, x.w)
 	s.upstream.Close()
@@ -102,22 +102,19 @@ func (s *evStream) run() {
 // watchClient reads from the client while the body streams, as the
 // goroutine server's disconnect watch does: a client that leaves ends
 // the stream at once (the upstream connection is closed) instead of at
-// the upstream's next write. Bytes it sends meanwhile are kept.
+// the upstream's next write. The watch ends at the first byte the client
+// sends (the start of a pipelined request, kept for later): from then on
+// the client is taken to be there, and TCP flow control holds the rest.
 func (s *evStream) watchClient() {
 	s.watchDone = make(chan struct{})
 	go func() {
 		defer close(s.watchDone)
-		var buf [512]byte
-		for {
-			n, err := s.client.Read(buf[:])
-			s.watched = append(s.watched, buf[:n]...)
-			if err != nil {
-				if !s.stopping.Load() {
-					s.clientGone.Store(true)
-					s.upstream.Close()
-				}
-				return
-			}
+		var b [1]byte
+		n, err := s.client.Read(b[:])
+		s.watched = append(s.watched, b[:n]...)
+		if n == 0 && err != nil && !s.stopping.Load() {
+			s.clientGone.Store(true)
+			s.upstream.Close()
 		}
 	}()
 }

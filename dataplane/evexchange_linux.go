@@ -36,6 +36,8 @@ type evExchange struct {
 	timeout time.Time // up.timeout after start: the end of every attempt
 	fresh   bool      // a stale pooled connection failed: the next one is new
 	done    bool
+	slot    bool // holds a breaker slot of up (acquire)
+	pending bool // holds a count in t.inflight
 
 	// The response head of the current attempt, once it arrived: resp,
 	// the framing of its body, and the length of the head in u.in.
@@ -89,7 +91,7 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 		c.finish(l, endRequest(l.g, rc, w))
 		return
 	}
-	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout),
+	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout), slot: true,
 		relay: req.ProtoAtLeast(1, 1) && !req.Close && req.Method != http.MethodHead}
 	x.target = rc.targetURL()
 	if up.hashed {
@@ -110,6 +112,7 @@ func (x *evExchange) next(l *evLoop) {
 	x.t = t
 	x.rc.upstream, x.rc.attempts = t.addr, x.attempt
 	t.inflight.Add(1)
+	x.pending = true
 	x.send(l)
 }
 
@@ -271,7 +274,7 @@ func (x *evExchange) succeed(l *evLoop, u *evUpstream, used int, keep bool) {
 	} else {
 		u.close(l)
 	}
-	x.t.inflight.Add(-1)
+	x.dropInflight()
 	x.end(l)
 }
 
@@ -279,7 +282,7 @@ func (x *evExchange) succeed(l *evLoop, u *evUpstream, used int, keep bool) {
 // the upstream time, the log, and on to the client's next request.
 func (x *evExchange) end(l *evLoop) {
 	x.done = true
-	x.up.release()
+	x.releaseSlot()
 	x.rc.timeUpstream(x.start)
 	l.counts.served.Add(1)
 	c := x.c
@@ -314,7 +317,7 @@ func (x *evExchange) attemptFailed(l *evLoop, err error) {
 	}
 	x.fresh = false
 	t := x.t
-	t.inflight.Add(-1)
+	x.dropInflight()
 	x.up.observe(t, 0)
 	if l.now.After(x.timeout) {
 		x.fail(l, fmt.Errorf("proxy to %s: %w: %w", t.addr, errUpstreamTimeout, err))
@@ -367,14 +370,42 @@ func (x *evExchange) clientGone(l *evLoop) {
 	if u := x.u; u != nil {
 		x.u, u.ex = nil, nil
 		u.close(l)
-		x.t.inflight.Add(-1) // the client's leaving says nothing about the target
 	}
+	x.dropInflight() // the client's leaving says nothing about the target
 	x.done = true
 	x.rc.fail(errClientGone)
-	x.up.release()
+	x.releaseSlot()
 	x.rc.timeUpstream(x.start)
 	x.c.ex = nil
 	endRequest(l.g, x.rc, x.w)
+}
+
+// releaseSlot gives the breaker slot back, once.
+func (x *evExchange) releaseSlot() {
+	if x.slot {
+		x.slot = false
+		x.up.release()
+	}
+}
+
+// dropInflight ends the current attempt's count in t.inflight, once.
+func (x *evExchange) dropInflight() {
+	if x.pending {
+		x.pending = false
+		x.t.inflight.Add(-1)
+	}
+}
+
+// abandon ends an exchange that a panic interrupted: what it holds is
+// given back and its upstream connection closed; nothing is logged.
+func (x *evExchange) abandon(l *evLoop) {
+	x.done = true
+	if u := x.u; u != nil {
+		x.u, u.ex = nil, nil
+		u.close(l)
+	}
+	x.dropInflight()
+	x.releaseSlot()
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -264,7 +265,16 @@ func (l *evLoop) run() {
 	}
 }
 
+// dispatch handles one socket's events. A panic (a policy's, say) is
+// logged and ends that socket's connection, as the goroutine server ends
+// the connection whose handler panicked; the loop goes on.
 func (l *evLoop) dispatch(fd int, events uint32) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.g.log.Error("panic serving a request on an event loop", "panic", v, "stack", string(debug.Stack()))
+			l.abandon(l.sockets[fd])
+		}
+	}()
 	switch fd {
 	case l.lfd:
 		l.accept()
@@ -285,8 +295,41 @@ func (l *evLoop) runTasks() {
 	l.tasks = nil
 	l.mu.Unlock()
 	for _, f := range tasks {
-		f()
+		l.runTask(f)
 	}
+}
+
+// runTask runs a posted task; a panic is logged.
+func (l *evLoop) runTask(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.g.log.Error("panic in an event loop task", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
+
+// abandon closes the connection of a socket whose handling panicked,
+// with the exchange it was part of.
+func (l *evLoop) abandon(s evSocket) {
+	var c *evClient
+	switch s := s.(type) {
+	case *evClient:
+		c = s
+	case *evUpstream:
+		if x := s.ex; x != nil {
+			c = x.c
+		}
+		s.close(l)
+	}
+	if c == nil || c.closed {
+		return
+	}
+	if x := c.ex; x != nil {
+		c.ex = nil
+		x.abandon(l)
+	}
+	c.close(l)
 }
 
 // scan expires the deadlines that passed, and listens again once below

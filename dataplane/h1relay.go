@@ -15,25 +15,20 @@ import (
 // into the client's head as they are. What the client gets is what the
 // general path would send, up to the order of the fields (a map's there).
 
-// relayMaxConnTokens bounds the field names a Connection header may list
-// for the relay; more take the general path.
-const relayMaxConnTokens = 4
-
 // relayHead is what scanResponseHead learned of a response head.
 type relayHead struct {
 	status  int
 	length  int64 // the Content-Length
 	close   bool  // the upstream closes the connection after this response
 	hasDate bool
-	conn    [relayMaxConnTokens]string // field names the Connection header lists
-	nconn   int
 }
 
 // scanResponseHead checks head, a whole response head as
 // parseResponseHead takes it, for the relay: it reports false when the
 // response needs the general path (an interim, 204, 304 or 101 status, a
-// body framed other than by one Content-Length, Trailer, Pragma, a folded
-// or a non-canonical field name, or anything parseResponseHead refuses).
+// body framed other than by one Content-Length, Trailer, Pragma, a
+// Connection header that lists field names, a folded or a non-canonical
+// field name, or anything parseResponseHead refuses).
 func scanResponseHead(head string) (relayHead, bool) {
 	var rh relayHead
 	line, fields := headLine(head)
@@ -45,7 +40,7 @@ func scanResponseHead(head string) (relayHead, bool) {
 	if rh.status < 200 || rh.status == http.StatusNoContent || rh.status == http.StatusNotModified {
 		return rh, false
 	}
-	length, keepAlive := "", false
+	length, seenLength, keepAlive := "", false, false
 	for {
 		line, fields = headLine(fields)
 		if line == "" {
@@ -57,10 +52,11 @@ func scanResponseHead(head string) (relayHead, bool) {
 		}
 		switch name {
 		case "Content-Length":
-			if length != "" && textproto.TrimString(value) != length {
+			v := textproto.TrimString(value)
+			if seenLength && v != length {
 				return rh, false
 			}
-			length = textproto.TrimString(value)
+			seenLength, length = true, v
 		case "Transfer-Encoding", "Trailer", "Pragma":
 			return rh, false
 		case "Date":
@@ -98,41 +94,29 @@ func relayField(line string) (name, value string, ok bool) {
 	return name, value, canonical && valid && validFieldValue(value)
 }
 
-// addConnTokens records the names a Connection value lists, and whether
-// it says close or keep-alive.
+// addConnTokens reads a Connection value: close or keep-alive; a field
+// name it lists takes the general path, which removes that field.
 func (rh *relayHead) addConnTokens(value string, keepAlive *bool) bool {
 	for token := range strings.SplitSeq(value, ",") {
 		token = textproto.TrimString(token)
 		switch {
 		case token == "":
-			continue
 		case strings.EqualFold(token, "close"):
 			rh.close = true
 		case strings.EqualFold(token, "keep-alive"):
 			*keepAlive = true
-		}
-		if rh.nconn == relayMaxConnTokens {
+		default:
 			return false
 		}
-		rh.conn[rh.nconn] = token
-		rh.nconn++
 	}
 	return true
 }
 
-// dropped reports whether the field name stays behind: hop-by-hop ones
-// and those Connection lists, the framing the relay writes itself, and
-// the upstream's X-Request-Id, which the gateway's replaces.
-func (rh *relayHead) dropped(name string) bool {
-	if isHopByHop(name) || name == "Content-Length" || name == headerRequestID {
-		return true
-	}
-	for _, token := range rh.conn[:rh.nconn] {
-		if strings.EqualFold(token, name) {
-			return true
-		}
-	}
-	return false
+// dropped reports whether the field name stays behind: hop-by-hop ones,
+// the framing the relay writes itself, and the upstream's X-Request-Id,
+// which the gateway's replaces.
+func dropped(name string) bool {
+	return isHopByHop(name) || name == "Content-Length" || name == headerRequestID
 }
 
 // appendRelayedHead appends the head the client gets for head, checked
@@ -154,7 +138,7 @@ func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string)
 			break
 		}
 		name, value, _ := relayField(line)
-		if rh.dropped(name) {
+		if dropped(name) {
 			continue
 		}
 		dst = append(dst, name...)

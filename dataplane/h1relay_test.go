@@ -58,7 +58,9 @@ func TestRelayHead(t *testing.T) {
 	}{
 		{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n", true},
 		{"HTTP/1.1 404 Not Found\r\nServer: nginx\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Length: 0\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", true},
-		{"HTTP/1.1 200 OK\r\nConnection: x-secret, close\r\nX-Secret: 1\r\nX-Request-Id: theirs\r\nContent-Length: 1\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nConnection: close\r\nX-Request-Id: theirs\r\nContent-Length: 1\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nConnection: x-secret, close\r\nX-Secret: 1\r\nContent-Length: 1\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: \r\nContent-Length: 2\r\n\r\n", false},
 		{"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", true},
 		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n", true},
 		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false},

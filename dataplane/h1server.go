@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // h1Server serves the gateway on a plain-TCP listener. It speaks HTTP/1.x
@@ -83,7 +81,7 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 	}
 	ln := s.ln
 	if max := s.g.opts.MaxConns; max > 0 && s.tls == nil {
-		ln = netutil.LimitListener(ln, max) // Shutdown closes s.ln under it
+		ln = newSlotListener(ln, max) // Shutdown closes s.ln under it
 	}
 	s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "node_id", s.g.opts.NodeID)
 	return s.serve(ln)
@@ -323,3 +321,54 @@ type prefixConn struct {
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// slotListener is netutil.LimitListener for the goroutine server: at most
+// max connections accepted and not yet closed. Its TCP connections are
+// *net.TCPConn underneath, so CloseWrite (for a lingering close) and
+// SyscallConn (for the disconnect watch) still work; LimitListener's
+// connections hide both.
+type slotListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func newSlotListener(ln net.Listener, max int) *slotListener {
+	return &slotListener{Listener: ln, slots: make(chan struct{}, max)}
+}
+
+// Accept waits for a free slot, then for a connection.
+func (l *slotListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	release := sync.OnceFunc(func() { <-l.slots })
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return &slotTCPConn{TCPConn: tc, release: release}, nil
+	}
+	return &slotConn{Conn: nc, release: release}, nil
+}
+
+// slotTCPConn gives its slot back when closed.
+type slotTCPConn struct {
+	*net.TCPConn
+	release func()
+}
+
+func (c *slotTCPConn) Close() error {
+	defer c.release()
+	return c.TCPConn.Close()
+}
+
+// slotConn is slotTCPConn for a connection of another kind.
+type slotConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *slotConn) Close() error {
+	defer c.release()
+	return c.Conn.Close()
+}
