@@ -38,4 +38,12 @@
 // Serve speaks HTTP/1.1 and h2c (for gRPC clients); ServeTLS terminates
 // TLS with the config's certificates chosen by SNI (tls.go), TLS 1.2 at
 // least, HTTP/2 over ALPN.
+//
+// On Linux, Serve's HTTP/1.1 runs on event loops by default
+// (Options.Engine, evloop_linux.go): one per CPU, each waiting in
+// epoll_wait on its clients and its own upstream connections, running the
+// request path above synchronously for the requests it can serve without
+// blocking (no body, inline policies only: see InlinePolicy) and handing
+// every other connection, bytes read included, to the goroutine server
+// (h1server.go).
 package dataplane
