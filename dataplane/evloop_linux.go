@@ -112,7 +112,11 @@ func startLoops(s *h1Server, ln net.Listener) (loopEngine, error) {
 		return nil, fmt.Errorf("event loop engine: %T is not a TCP listener", ln)
 	}
 	e := &evEngine{}
-	for range runtime.GOMAXPROCS(0) {
+	n := s.g.opts.EventLoops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	for range n {
 		l, err := newEvLoop(s, tl)
 		if err != nil {
 			for _, started := range e.loops { // none runs yet

@@ -61,6 +61,10 @@ type Options struct {
 	// cap); further clients wait in the accept queue. ServeTLS leaves it
 	// to the caller (netutil.LimitListener).
 	MaxConns int
+	// EventLoops is how many event loops the epoll engine runs per
+	// listener (0: GOMAXPROCS). A process can leave the Go scheduler a P
+	// more than it has loops (see cmd/tollgate).
+	EventLoops int
 	// Spans receives the span of every sampled request while the config
 	// has a tracing section (see spans.go). Nil records none.
 	Spans SpanRecorder

@@ -77,6 +77,8 @@ type Config struct {
 	// HTTPEngine is dataplane.Options.Engine: "epoll" (default) or
 	// "goroutine".
 	HTTPEngine string
+	// EventLoops is dataplane.Options.EventLoops (0: GOMAXPROCS).
+	EventLoops int
 	Logger     *slog.Logger
 }
 
@@ -143,7 +145,8 @@ func (a *Agent) start() error {
 		return err
 	}
 	a.gateway = dataplane.New(a.observed(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
-		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns}))
+		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns,
+		EventLoops: a.cfg.EventLoops}))
 	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
