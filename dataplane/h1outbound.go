@@ -146,7 +146,9 @@ func appendField(dst []byte, k, v string) ([]byte, error) {
 	return append(dst, "\r\n"...), nil
 }
 
-// appendRequestURI is writeRequestURI into a byte slice.
+// appendRequestURI appends the origin-form target of u: its escaped path
+// and query, or its opaque part, refusing bytes that would break the
+// request line.
 func appendRequestURI(dst []byte, u *url.URL) ([]byte, error) {
 	if u.Opaque != "" {
 		uri := u.RequestURI()

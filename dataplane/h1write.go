@@ -54,29 +54,14 @@ func sendsZeroLength(method string) bool {
 }
 
 // writeRequestURI writes the origin-form target of u: its escaped path
-// and query, or its opaque part.
+// and query, or its opaque part (see appendRequestURI).
 func writeRequestURI(w *bufio.Writer, u *url.URL) error {
-	if u.Opaque != "" {
-		uri := u.RequestURI()
-		if !validFieldValue(uri) || strings.IndexByte(uri, ' ') >= 0 {
-			return fmt.Errorf("invalid request target %q", uri)
-		}
-		w.WriteString(uri)
-		return nil
+	b, err := appendRequestURI(w.AvailableBuffer(), u)
+	if err != nil {
+		return err
 	}
-	if p := u.EscapedPath(); p != "" {
-		w.WriteString(p)
-	} else {
-		w.WriteByte('/')
-	}
-	if u.ForceQuery || u.RawQuery != "" {
-		if !validFieldValue(u.RawQuery) || strings.IndexByte(u.RawQuery, ' ') >= 0 {
-			return fmt.Errorf("invalid query %q", u.RawQuery)
-		}
-		w.WriteByte('?')
-		w.WriteString(u.RawQuery)
-	}
-	return nil
+	_, err = w.Write(b)
+	return err
 }
 
 // writeHeaderFields writes h, except the fields the client frames itself,
