@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"syscall"
 	"time"
 )
@@ -377,7 +376,7 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 		return evRoute{snap: snap, err: errNoRoute}, true
 	}
 	up := cr.service
-	if !inlineChain(cr.chain) || cr.mirror != nil || snap.trace.record || up.scheme != "http" || up.h2c || !l.ipTargets(up) {
+	if !inlineChain(cr.chain) || cr.mirror != nil || snap.trace.record || up.scheme != "http" || up.h2c || !up.ipTargets {
 		return evRoute{}, false
 	}
 	return evRoute{snap: snap, cr: cr}, true
@@ -390,17 +389,6 @@ func inlineChain(chain []Policy) bool {
 			return false
 		}
 		if maybe, ok := p.(interface{ Inline() bool }); ok && !maybe.Inline() {
-			return false
-		}
-	}
-	return true
-}
-
-// ipTargets reports whether every target of up is an IP address and
-// port: the loop does not resolve names.
-func (l *evLoop) ipTargets(up *upstream) bool {
-	for _, t := range up.targets {
-		if _, err := netip.ParseAddrPort(t.addr); err != nil {
 			return false
 		}
 	}

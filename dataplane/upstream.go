@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -40,10 +41,11 @@ type upstream struct {
 	rawPath     string
 	rawQuery    string // the URL's query, added before the request's
 
-	targets  []*target
-	balancer balancer
-	hash     hashSpec
-	hashed   bool // the balancer uses hash
+	targets   []*target
+	ipTargets bool // every target is an IP address and port (no name to resolve)
+	balancer  balancer
+	hash      hashSpec
+	hashed    bool // the balancer uses hash
 
 	connectTimeout time.Duration
 	readTimeout    time.Duration // per attempt: response headers, then each body read
@@ -156,6 +158,7 @@ func (up *upstream) setBasePath(escaped string) error {
 }
 
 func (up *upstream) compileTargets(targets []store.Target, proto string) error {
+	up.ipTargets = true
 	for i, t := range targets {
 		addr, err := store.TargetAddress(t.Target, proto)
 		if err != nil {
@@ -166,6 +169,9 @@ func (up *upstream) compileTargets(targets []store.Target, proto string) error {
 			return fmt.Errorf("target %q: weight %d out of range", t.Target, w)
 		}
 		up.targets = append(up.targets, &target{addr: addr, weight: w, index: i})
+		if _, err := netip.ParseAddrPort(addr); err != nil {
+			up.ipTargets = false
+		}
 	}
 	if len(up.targets) == 0 {
 		return fmt.Errorf("no targets")
