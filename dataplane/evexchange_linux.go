@@ -245,8 +245,8 @@ func (x *evExchange) complete(l *evLoop, u *evUpstream, resp *http.Response, bod
 // it is whole in u and simple enough, and reports whether it did.
 func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
 	end := headEnd(u.in[:u.n])
-	if end < 0 || len(x.w.header) != 1 || l.s.shutting.Load() {
-		return false // not whole yet, or a policy set response fields
+	if end < 0 || l.s.shutting.Load() || len(x.w.header) > 1 && !relayableFields(x.w.header) {
+		return false // not whole yet, or a policy set fields the relay leaves to the writer
 	}
 	head := string(u.in[:end])
 	rh, ok := scanResponseHead(head)
@@ -254,7 +254,7 @@ func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
 		return false
 	}
 	c, n := x.c, int(rh.length)
-	c.out.buf = appendRelayedHead(c.out.buf, head, &rh, x.rc.RequestID)
+	c.out.buf = appendRelayedHead(c.out.buf, head, &rh, x.rc.RequestID, x.w.header)
 	c.out.buf = append(c.out.buf, u.in[end:end+n]...)
 	x.w.relayed(rh.status, rh.length)
 	x.rc.rw.status, x.rc.rw.bytes, x.rc.complete = rh.status, rh.length, true

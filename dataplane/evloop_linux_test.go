@@ -247,6 +247,7 @@ func (gatePolicy) Before(rc *RequestContext) bool {
 		return false
 	}
 	rc.Request.Header.Set("X-Gate", "passed")
+	rc.Writer.Header().Set("X-Gate-Seen", "yes") // relayed with the upstream's head
 	return true
 }
 
@@ -263,8 +264,8 @@ func TestEpollRunsInlinePolicies(t *testing.T) {
 		gw := startEpoll(t, oneRoute(1, up.URL, store.Route{Paths: []string{"/"}}), Options{
 			Policies: func(*store.Config, *store.Route) ([]Policy, error) { return []Policy{gatePolicy{inline}}, nil },
 		})
-		if resp, body := gw.get(t, "/ok"); resp.StatusCode != 200 || string(body) != "passed" {
-			t.Fatalf("inline %v: %d %q", inline, resp.StatusCode, body)
+		if resp, body := gw.get(t, "/ok"); resp.StatusCode != 200 || string(body) != "passed" || resp.Header.Get("X-Gate-Seen") != "yes" {
+			t.Fatalf("inline %v: %d %q %v", inline, resp.StatusCode, body, resp.Header)
 		}
 		resp, body := gw.get(t, "/no", "X-Deny", "1")
 		checkGatewayError(t, resp, body, http.StatusUnauthorized, "denied")

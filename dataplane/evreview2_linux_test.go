@@ -34,7 +34,7 @@ func TestEvReview2RelayHeadAgainstGeneral(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nContent-Length: \r\nContent-Length: 2\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nConnection: Date\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Length: 2\r\n\r\n",
 	} {
-		t.Run("", func(t *testing.T) { relayAgainstGeneral(t, head) })
+		t.Run("", func(t *testing.T) { relayAgainstGeneral(t, head, nil) })
 	}
 }
 

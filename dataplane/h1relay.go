@@ -119,11 +119,50 @@ func dropped(name string) bool {
 	return isHopByHop(name) || name == "Content-Length" || name == headerRequestID
 }
 
+// relayableFields reports whether the fields a policy set on the response
+// (h, besides X-Request-Id) can go with a relayed head: names the writer
+// would write as they are, values without control bytes. Framing,
+// hop-by-hop, trailer and Date fields take the general path.
+func relayableFields(h http.Header) bool {
+	for k, vv := range h {
+		if k == headerRequestID {
+			continue
+		}
+		if !validToken(k) || responseFramingField(k) || isHopByHop(k) || k == "Date" || strings.HasPrefix(k, http.TrailerPrefix) {
+			return false
+		}
+		for _, v := range vv {
+			if !validFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasField reports whether the upstream head sends a field named k
+// (canonical, as scanResponseHead requires its names to be) that reaches
+// the client.
+func hasField(head, k string) bool {
+	_, fields := headLine(head)
+	for {
+		var line string
+		line, fields = headLine(fields)
+		if line == "" {
+			return false
+		}
+		if name, _, _ := relayField(line); name == k && !dropped(name) {
+			return true
+		}
+	}
+}
+
 // appendRelayedHead appends the head the client gets for head, checked
 // by scanResponseHead: the status line, the upstream's end-to-end fields
-// as they came, a Date if it sent none, the request id and the
-// Content-Length.
-func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string) []byte {
+// as they came, a Date if it sent none, the fields a policy set (see
+// relayableFields; the upstream's win, as in Gateway.respond), the request
+// id and the Content-Length.
+func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string, policy http.Header) []byte {
 	dst = append(dst, statusLine(rh.status)...)
 	if !rh.hasDate {
 		dst = append(dst, "Date: "...)
@@ -145,6 +184,17 @@ func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string)
 		dst = append(dst, ": "...)
 		dst = append(dst, value...)
 		dst = append(dst, "\r\n"...)
+	}
+	for k, vv := range policy {
+		if k == headerRequestID || hasField(head, k) {
+			continue
+		}
+		for _, v := range vv {
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
 	}
 	dst = append(dst, headerRequestID+": "...)
 	dst = append(dst, requestID...)

@@ -13,9 +13,9 @@ import (
 // when scanResponseHead takes a head, parseResponseHead must take it with
 // the same status, length and keep-alive, and the client must get the
 // same fields (Date aside, which both add when the upstream sent none).
-func relayAgainstGeneral(t *testing.T, head string) {
+func relayAgainstGeneral(t *testing.T, head string, policy http.Header) {
 	rh, ok := scanResponseHead(head)
-	if !ok {
+	if !ok || !relayableFields(policy) {
 		return
 	}
 	req := &http.Request{Method: "GET"}
@@ -26,11 +26,20 @@ func relayAgainstGeneral(t *testing.T, head string) {
 	if resp.StatusCode != rh.status || f.chunked || f.toClose || f.length != rh.length || resp.Close != rh.close {
 		t.Fatalf("relay %+v, general status %d framing %+v close %v:\n%q", rh, resp.StatusCode, f, resp.Close, head)
 	}
-	want := resp.Header.Clone()
-	removeHopByHop(want)
+	// What Gateway.respond makes of it: the policy's fields, then the
+	// upstream's end-to-end ones over them, then the request id.
+	want := policy.Clone()
+	if want == nil {
+		want = http.Header{}
+	}
+	upstream := resp.Header.Clone()
+	removeHopByHop(upstream)
+	for k, vv := range upstream {
+		want[k] = vv
+	}
 	delete(want, "Content-Length")
 	want[headerRequestID] = []string{"rid"}
-	out := appendRelayedHead(nil, head, &rh, "rid")
+	out := appendRelayedHead(nil, head, &rh, "rid", policy)
 	got, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(out))), req)
 	if err != nil {
 		t.Fatalf("relayed head does not parse (%v):\n%q", err, out)
@@ -78,8 +87,19 @@ func TestRelayHead(t *testing.T) {
 		if _, ok := scanResponseHead(tt.head); ok != tt.relay {
 			t.Errorf("relay %v, want %v: %q", ok, tt.relay, tt.head)
 		}
-		relayAgainstGeneral(t, tt.head)
+		relayAgainstGeneral(t, tt.head, nil)
+		relayAgainstGeneral(t, tt.head, ratePolicyFields)
 	}
+	if relayableFields(http.Header{"Connection": {"close"}}) || relayableFields(http.Header{"X-A": {"a\nb"}}) {
+		t.Error("framing fields or broken values from a policy must take the general path")
+	}
+}
+
+// ratePolicyFields are what a rate-limit policy sets before the proxy,
+// one of them also sent by the upstreams of TestRelayHead.
+var ratePolicyFields = http.Header{
+	headerRequestID: {"rid"}, "Ratelimit-Limit": {"100"}, "Ratelimit-Remaining": {"99"},
+	"Server": {"policy"}, "X-Multi": {"1", "2"},
 }
 
 func FuzzRelayHead(f *testing.F) {
@@ -95,6 +115,7 @@ func FuzzRelayHead(f *testing.F) {
 		if end := headEnd([]byte(head)); end != len(head) {
 			return // not one whole head
 		}
-		relayAgainstGeneral(t, head)
+		relayAgainstGeneral(t, head, nil)
+		relayAgainstGeneral(t, head, ratePolicyFields)
 	})
 }
