@@ -282,11 +282,18 @@ func (c *evClient) expire(l *evLoop, now time.Time) {
 
 // closeIfIdle is Shutdown's request to close the connection if it waits
 // for a request.
+//
+// A request may have arrived that the loop has not read yet: closing then
+// would make the kernel answer it with a reset. It is served instead (its
+// answer says Connection: close during Shutdown).
 func (c *evClient) closeIfIdle(l *evLoop) {
 	switch {
 	case c.closed || c.ex != nil:
 	case c.out.pending():
 		c.closing = true // once the answer is sent
+	case c.n == 0 && inputWaiting(c.fd):
+		c.conn.state.CompareAndSwap(connClosed, connIdle) // Shutdown marked it
+		c.read(l)
 	default:
 		c.close(l)
 	}

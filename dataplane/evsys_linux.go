@@ -51,3 +51,12 @@ func pollNow(epfd int, events []syscall.EpollEvent) int {
 	}
 	return int(n)
 }
+
+// inputWaiting reports whether a socket has bytes to read, without
+// reading them (a non-blocking MSG_PEEK).
+func inputWaiting(fd int) bool {
+	var b [1]byte
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno == 0 && n > 0
+}
