@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+	"unsafe"
 )
 
 // evMaxResponse is the most of a response a loop buffers: one that is not
@@ -26,7 +27,7 @@ type evExchange struct {
 	rc      *RequestContext
 	w       *h1ResponseWriter
 	up      *upstream
-	target  *url.URL // the upstream URL, without host (see targetURL)
+	target  url.URL // the upstream URL, without host (see targetURL)
 	key     uint64
 	tried   uint64
 	attempt int
@@ -93,7 +94,7 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 	}
 	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout), slot: true,
 		relay: req.ProtoAtLeast(1, 1) && !req.Close && req.Method != http.MethodHead}
-	x.target = rc.targetURL()
+	rc.fillTargetURL(&x.target, up)
 	if up.hashed {
 		x.key = up.hash.key(rc)
 	}
@@ -124,7 +125,7 @@ func (x *evExchange) send(l *evLoop) {
 		return
 	}
 	x.u, u.ex = u, x
-	u.out.buf, err = appendOutboundHead(u.out.buf, x.rc, x.target, x.t.addr)
+	u.out.buf, err = appendOutboundHead(u.out.buf, x.rc, &x.target, x.t.addr)
 	if err != nil {
 		x.attemptFailed(l, err)
 		return
@@ -248,7 +249,10 @@ func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
 	if end < 0 || l.s.shutting.Load() || len(x.w.header) > 1 && !relayableFields(x.w.header) {
 		return false // not whole yet, or a policy set fields the relay leaves to the writer
 	}
-	head := string(u.in[:end])
+	// The head is read in place, not copied: scanResponseHead and
+	// appendRelayedHead keep nothing of it, and u.in does not change
+	// before they return.
+	head := unsafe.String(&u.in[0], end)
 	rh, ok := scanResponseHead(head)
 	if !ok || int64(u.n-end) < rh.length {
 		return false

@@ -91,6 +91,12 @@ func parseHeaderFields(fields string) (http.Header, error) {
 // canonical form; "" for none) out of the header: it returns its first
 // value and how many there were. A folded aside field is refused.
 func parseFields(fields, aside string) (h http.Header, asideValue string, asides int, err error) {
+	return parseFieldsInto(fields, aside, nil)
+}
+
+// parseFieldsInto is parseFields that keeps the values in scratch when
+// they fit.
+func parseFieldsInto(fields, aside string, scratch []string) (h http.Header, asideValue string, asides int, err error) {
 	detach := len(fields) > maxPinnedHead
 	n := min(strings.Count(fields, "\n")-1, maxFieldsHint)
 	if n <= 0 {
@@ -98,7 +104,11 @@ func parseFields(fields, aside string) (h http.Header, asideValue string, asides
 	}
 	h = make(http.Header, n)
 	var strs []string // one array for the values, unless a dropped one could pin it
-	if !detach {
+	switch {
+	case detach:
+	case n <= len(scratch):
+		strs = scratch[:n]
+	default:
 		strs = make([]string, n)
 	}
 	var last string // the name of the previous field, for a folded line

@@ -129,7 +129,7 @@ func appendForwarded(dst []byte, rc *RequestContext, listed []string) ([]byte, e
 	dst = append(dst, "Via: "...)
 	dst = append(dst, viaEntry(in)...)
 	dst = append(dst, "\r\nTraceparent: "...)
-	dst = append(dst, rc.trace.traceparent()...)
+	dst = rc.trace.appendTraceparent(dst)
 	return append(dst, "\r\n"...), nil
 }
 

@@ -32,13 +32,14 @@ func parseBufferedRequest(buf []byte, max int) (req *http.Request, end int, ok b
 	}
 	head := string(buf[:end])
 	line, fields := headLine(head)
-	req = &http.Request{}
-	if !parseRequestLine(line, req) {
+	p := &parsedRequest{}
+	req = &p.req
+	if !parseRequestLine(line, req, &p.url) {
 		return nil, 0, false
 	}
 	// The Host field is kept out of the header, as http.ReadRequest does:
 	// it is req.Host.
-	h, host, hosts, err := parseFields(fields, "Host")
+	h, host, hosts, err := parseFieldsInto(fields, "Host", p.values[:])
 	if err != nil || hasBodyFraming(h) || hosts > 1 {
 		return nil, 0, false
 	}
@@ -51,6 +52,15 @@ func parseBufferedRequest(buf []byte, max int) (req *http.Request, end int, ok b
 	req.Close = closeAfter(req.ProtoMinor, h)
 	req.Body = http.NoBody
 	return req, end, true
+}
+
+// parsedRequest is what parsing a request allocates besides its head and
+// header map, in one allocation: the request, its URL, and the values of
+// its first fields.
+type parsedRequest struct {
+	req    http.Request
+	url    url.URL
+	values [12]string
 }
 
 // headEnd returns the length of the head at the start of buf, up to and
@@ -78,7 +88,7 @@ func headEnd(buf []byte) int {
 // parseRequestLine fills in req from "GET /path HTTP/1.1": a token
 // method, a URI that url.ParseRequestURI takes, HTTP/1.x. CONNECT is left
 // to http.ReadRequest.
-func parseRequestLine(line string, req *http.Request) bool {
+func parseRequestLine(line string, req *http.Request, scratch *url.URL) bool {
 	method, rest, ok1 := strings.Cut(line, " ")
 	uri, proto, ok2 := strings.Cut(rest, " ")
 	if !ok1 || !ok2 || !validToken(method) || method == http.MethodConnect {
@@ -88,14 +98,58 @@ func parseRequestLine(line string, req *http.Request) bool {
 	if !ok || major != 1 {
 		return false
 	}
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		return false
+	u := scratch
+	if !parseOriginForm(uri, u) {
+		var err error
+		if u, err = url.ParseRequestURI(uri); err != nil {
+			return false
+		}
 	}
 	req.Method, req.RequestURI, req.URL = method, uri, u
 	req.Proto, req.ProtoMajor, req.ProtoMinor = proto, major, minor
 	return true
 }
+
+// parseOriginForm is url.ParseRequestURI for the common request target:
+// an absolute path, with an optional query, made only of bytes that the
+// path needs no escape for. It fills in *u as url.ParseRequestURI would,
+// into memory the caller provides, or reports false for anything else.
+func parseOriginForm(uri string, u *url.URL) bool {
+	if uri == "" || uri[0] != '/' {
+		return false
+	}
+	path, query, hasQuery := strings.Cut(uri, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathBytes[path[i]] {
+			return false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c < 0x21 || c == 0x7f { // controls and spaces, which url.Parse refuses
+			return false
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query}
+	if hasQuery && query == "" && strings.Count(uri, "?") == 1 {
+		u.ForceQuery = true
+	}
+	return true
+}
+
+// plainPathBytes are the bytes a URL path holds unescaped: those for
+// which url.URL.EscapedPath gives back the path unchanged.
+var plainPathBytes = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // hasBodyFraming reports fields that give a request a body or trailers.
 func hasBodyFraming(h http.Header) bool {

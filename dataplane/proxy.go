@@ -198,14 +198,22 @@ func (rc *RequestContext) targetURL() *url.URL {
 
 // targetURLFor is targetURL under the base path of up.
 func (rc *RequestContext) targetURLFor(up *upstream) *url.URL {
+	out := new(url.URL)
+	rc.fillTargetURL(out, up)
+	return out
+}
+
+// fillTargetURL is targetURLFor into out, for a caller that keeps the URL
+// in memory of its own.
+func (rc *RequestContext) fillTargetURL(out *url.URL, up *upstream) {
 	cr, in := rc.route, rc.Request.URL
 	switch {
 	case cr.rewrite != nil:
-		return cr.rewrite.target(rc, up)
+		*out = *cr.rewrite.target(rc, up)
 	case !cr.stripPath:
-		return up.target(in, "", false)
+		up.fillTarget(out, in, "", false)
 	case cr.kind == kindExact:
-		return up.targetPath("", "", in.RawQuery)
+		up.fillTargetPath(out, "", "", in.RawQuery)
 	case cr.kind == kindRegex:
 		rest := ""
 		if loc := rc.submatches(); len(loc) > 1 {
@@ -214,7 +222,8 @@ func (rc *RequestContext) targetURLFor(up *upstream) *url.URL {
 		if rest != "" && rest[0] != '/' {
 			rest = "/" + rest
 		}
-		return up.targetPath(rest, "", in.RawQuery)
+		up.fillTargetPath(out, rest, "", in.RawQuery)
+	default:
+		up.fillTarget(out, in, cr.prefix, true)
 	}
-	return up.target(in, cr.prefix, true)
 }

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"testing"
 
 	"github.com/tollgate/tollgate/store"
@@ -157,7 +158,8 @@ func TestTargetURL(t *testing.T) {
 			if tt.query == "" {
 				in.RawQuery = ""
 			}
-			got := up.target(in, tt.prefix, tt.strip)
+			got := new(url.URL)
+			up.fillTarget(got, in, tt.prefix, tt.strip)
 			got.Host = "u" // each attempt sets its target's
 			if got := got.String(); got != tt.want {
 				t.Errorf("target = %s, want %s", got, tt.want)

@@ -121,13 +121,19 @@ func (tc *traceContext) parse(s string) bool {
 // flags are not defined for version 00 and are sent as zero).
 func (tc *traceContext) traceparent() string {
 	var b [traceparentLen]byte
+	return string(tc.appendTraceparent(b[:0]))
+}
+
+// appendTraceparent appends the traceparent to dst.
+func (tc *traceContext) appendTraceparent(dst []byte) []byte {
+	var b [traceparentLen]byte
 	b[0], b[1], b[2] = '0', '0', '-'
 	encodeHex(b[3:35], tc.traceID[:])
 	b[35] = '-'
 	encodeHex(b[36:52], tc.spanID[:])
 	b[52] = '-'
 	encodeHex(b[53:55], []byte{tc.flags & flagSampled})
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 // child returns the context of a further call the gateway makes within

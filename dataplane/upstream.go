@@ -224,10 +224,10 @@ func (up *upstream) release() {
 	}
 }
 
-// target returns the upstream URL (without host) for a request URL that
-// matched prefix. With strip set the prefix is removed first; a base path
-// of the service is put in front.
-func (up *upstream) target(in *url.URL, prefix string, strip bool) *url.URL {
+// fillTarget sets out to the upstream URL (without host) for a request
+// URL that matched prefix. With strip set the prefix is removed first; a
+// base path of the service is put in front.
+func (up *upstream) fillTarget(out, in *url.URL, prefix string, strip bool) {
 	p, raw := in.Path, in.RawPath
 	if strip {
 		p = stripPrefix(p, prefix)
@@ -235,13 +235,20 @@ func (up *upstream) target(in *url.URL, prefix string, strip bool) *url.URL {
 			raw = stripPrefix(raw, prefix)
 		}
 	}
-	return up.targetPath(p, raw, in.RawQuery)
+	up.fillTargetPath(out, p, raw, in.RawQuery)
 }
 
 // targetPath builds the upstream URL from a decoded path, its escaped
 // form ("" when the default encoding will do) and a query.
 func (up *upstream) targetPath(p, raw, query string) *url.URL {
-	out := &url.URL{Scheme: up.scheme, Path: joinPath(up.path, p), RawQuery: up.query(query)}
+	out := new(url.URL)
+	up.fillTargetPath(out, p, raw, query)
+	return out
+}
+
+// fillTargetPath is targetPath into out.
+func (up *upstream) fillTargetPath(out *url.URL, p, raw, query string) {
+	*out = url.URL{Scheme: up.scheme, Path: joinPath(up.path, p), RawQuery: up.query(query)}
 	if raw != "" || up.rawPath != up.path {
 		// url.URL ignores RawPath when it does not encode Path.
 		if raw == "" {
@@ -249,7 +256,6 @@ func (up *upstream) targetPath(p, raw, query string) *url.URL {
 		}
 		out.RawPath = joinPath(up.rawPath, raw)
 	}
-	return out
 }
 
 // query joins the service URL's query and the request's.
