@@ -24,6 +24,8 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+
+	"github.com/tollgate/tollgate/internal/uring"
 )
 
 type conn struct {
@@ -34,21 +36,29 @@ type conn struct {
 	out      []byte
 	peer     *conn
 	pending  bool // upstream: connect in progress
+	sending  bool // a send is queued on the ring
+	reading  bool // a receive is queued on the ring
 }
 
 type loop struct {
-	epfd  int
-	lfd   int
-	conns map[int]*conn
-	idle  []*conn
-	up    syscall.SockaddrInet4
-	seq   uint64
-	id    int
+	epfd     int
+	lfd      int
+	conns    map[int]*conn
+	idle     []*conn
+	up       syscall.SockaddrInet4
+	seq      uint64
+	id       int
+	useRing  bool
+	sendOnly bool
+	ring     *uring.Ring // with -uring: sends and receives go through it
+	comps    []uring.Completion
 }
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "")
 	upstream := flag.String("upstream", "", "")
+	useRing := flag.Bool("uring", false, "batch each loop pass's sends and receives in io_uring submissions")
+	sendOnly := flag.Bool("uring-send-only", false, "with -uring, receive with recvfrom")
 	flag.Parse()
 	la, err := net.ResolveTCPAddr("tcp4", *listen)
 	must(err)
@@ -61,6 +71,7 @@ func main() {
 		copy(l.up.Addr[:], ua.IP.To4())
 		l.up.Port = ua.Port
 		must(l.open(la))
+		l.useRing, l.sendOnly = *useRing, *sendOnly
 		go l.run()
 	}
 	fmt.Println("epollprobe listening", *listen)
@@ -99,8 +110,17 @@ func (l *loop) open(la *net.TCPAddr) error {
 
 func (l *loop) run() {
 	runtime.LockOSThread()
+	if l.useRing { // on the thread that submits (IORING_SETUP_SINGLE_ISSUER)
+		var err error
+		l.ring, err = uring.New(512)
+		must(err)
+	}
 	events := make([]syscall.EpollEvent, 256)
 	for {
+		if l.ring != nil {
+			l.runRing(events)
+			continue
+		}
 		n, err := syscall.EpollWait(l.epfd, events, -1)
 		if err != nil {
 			if err == syscall.EINTR {
@@ -231,7 +251,13 @@ func (l *loop) upstreamConn() *conn {
 
 // send writes b to c now, or keeps the rest for EPOLLOUT.
 func (l *loop) send(c *conn, b []byte) {
-	if c.pending || len(c.out) > 0 {
+	if l.ring != nil && !c.pending && len(c.out) == 0 {
+		c.out = append(c.out, b...)
+		c.sending = true
+		l.ring.Send(c.fd, c.out, uint64(c.fd))
+		return
+	}
+	if c.pending || len(c.out) > 0 || c.sending {
 		c.out = append(c.out, b...)
 		return
 	}
@@ -302,5 +328,101 @@ func (l *loop) response(u *conn) {
 	l.idle = append(l.idle, u)
 	if c != nil && l.conns[c.fd] == c && c.n > 0 {
 		l.request(c)
+	}
+}
+
+// runRing is one pass of the loop with -uring: wait for events, receive
+// from every readable socket in one submission, handle what came, and
+// send what that produced in a second one.
+func (l *loop) runRing(events []syscall.EpollEvent) {
+	n, err := syscall.EpollWait(l.epfd, events, -1)
+	if err != nil {
+		if err == syscall.EINTR {
+			return
+		}
+		panic(err)
+	}
+	for i := range n {
+		ev := events[i]
+		fd := int(ev.Fd)
+		if fd == l.lfd {
+			l.accept()
+			continue
+		}
+		c := l.conns[fd]
+		if c == nil {
+			continue
+		}
+		if ev.Events&syscall.EPOLLOUT != 0 && !c.sending {
+			l.writable(c)
+		}
+		if ev.Events&(syscall.EPOLLIN|syscall.EPOLLERR|syscall.EPOLLHUP) != 0 && !c.reading && l.conns[fd] == c {
+			if c.n == len(c.in) {
+				l.close(c)
+				continue
+			}
+			if l.sendOnly {
+				l.readable(c)
+				continue
+			}
+			c.reading = true
+			l.ring.Recv(fd, c.in[c.n:], uint64(fd))
+		}
+	}
+	l.submit()
+	for l.ring.Space() < 512 { // sends the receives produced
+		l.submit()
+	}
+}
+
+// submit submits what is queued and handles the completions.
+func (l *loop) submit() {
+	var err error
+	l.comps, err = l.ring.Submit(l.comps[:0])
+	if err != nil {
+		panic(err)
+	}
+	for _, comp := range l.comps {
+		c := l.conns[int(comp.UserData)]
+		if c == nil {
+			continue
+		}
+		switch {
+		case c.reading:
+			c.reading = false
+			l.received(c, int(comp.Res))
+		case c.sending:
+			c.sending = false
+			l.sent(c, int(comp.Res))
+		}
+	}
+}
+
+func (l *loop) received(c *conn, res int) {
+	if res == -int(syscall.EAGAIN) {
+		return
+	}
+	if res <= 0 {
+		l.close(c)
+		return
+	}
+	c.n += res
+	if c.upstream {
+		l.response(c)
+	} else {
+		l.request(c)
+	}
+}
+
+func (l *loop) sent(c *conn, res int) {
+	if res < 0 && res != -int(syscall.EAGAIN) {
+		l.close(c)
+		return
+	}
+	c.out = c.out[max(res, 0):]
+	if len(c.out) > 0 {
+		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, c.fd, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP, Fd: int32(c.fd)})
+	} else {
+		c.out = c.out[:0]
 	}
 }
