@@ -37,11 +37,13 @@ cluster: build
 	done; wait
 
 ## test: every test, with the race detector; the data plane's tests run
-## a second time with the goroutine engine serving every test gateway
-## (the epoll engine is the default).
+## again with the goroutine engine serving every test gateway, and with
+## the epoll engine sending with sendto instead of io_uring (the default
+## is epoll with io_uring where the kernel has it).
 test:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	TOLLGATE_TEST_ENGINE=goroutine CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./dataplane
+	TOLLGATE_TEST_ENGINE=epoll-sendto CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./dataplane
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
 ## decoder and validator, the route matcher, the HTTP/1.1 server (raw bytes

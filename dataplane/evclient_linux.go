@@ -33,6 +33,11 @@ type evClient struct {
 type evOutput struct {
 	buf []byte
 	off int // bytes of buf already sent
+
+	// Sends through the loop's ring (evring_linux.go):
+	queued  int           // bytes from off in a send queued on the ring
+	blocked bool          // the socket's buffer filled: sendto and EPOLLOUT until all is sent
+	failed  syscall.Errno // a queued send failed; afterSend acts on it
 }
 
 func (o *evOutput) Write(p []byte) (int, error) {
@@ -62,7 +67,7 @@ func (l *evLoop) openClient(fd int, remote string) {
 		l.s.remove(conn)
 		return
 	}
-	l.sockets[fd] = c
+	l.sockets.set(fd, c)
 	c.events = evClientEvents
 	l.clients++
 	c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
@@ -89,7 +94,7 @@ func (c *evClient) update(l *evLoop) {
 	if c.n < len(c.in) || (c.ex == nil && !c.out.pending()) {
 		ev |= syscall.EPOLLIN
 	}
-	if c.out.pending() {
+	if c.out.pending() && c.out.queued == 0 {
 		ev |= syscall.EPOLLOUT
 	}
 	if ev != c.events {
@@ -248,21 +253,23 @@ func (c *evClient) resume(l *evLoop) {
 	c.update(l)
 }
 
-// flush writes what the writer produced; what the socket does not take
-// waits for EPOLLOUT (see update).
+// flush writes what the writer produced, or queues it on the loop's
+// ring; what the socket does not take waits for EPOLLOUT (see update).
 func (c *evClient) flush(l *evLoop) {
+	if c.out.queued > 0 {
+		return // afterSend goes on
+	}
 	for c.out.pending() {
-		m, err := rawWrite(c.fd, c.out.buf[c.out.off:])
-		if err == syscall.EAGAIN {
+		queued, err := l.writeNext(c, c.fd, &c.out)
+		if queued || err == syscall.EAGAIN {
 			return
 		}
 		if err != nil {
 			c.gone(l)
 			return
 		}
-		c.out.off += m
 	}
-	c.out.buf, c.out.off = c.out.buf[:0], 0
+	c.out.buf, c.out.off, c.out.blocked = c.out.buf[:0], 0, false
 	switch {
 	case c.closing:
 		c.close(l)
@@ -271,6 +278,24 @@ func (c *evClient) flush(l *evLoop) {
 	case c.ex == nil:
 		c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout) // its first bytes are here
 	}
+}
+
+func (c *evClient) sendResult(res int32) { c.out.sendResult(res) }
+
+// afterSend goes on from a send through the ring as ready does from
+// EPOLLOUT: the rest of the output, then the next request.
+func (c *evClient) afterSend(l *evLoop) {
+	if c.closed {
+		return
+	}
+	if c.out.failed != 0 {
+		c.out.failed = 0
+		c.gone(l)
+		return
+	}
+	c.flush(l)
+	c.serve(l)
+	c.update(l)
 }
 
 // expire closes a connection whose next request did not come in time.
@@ -308,6 +333,7 @@ func (c *evClient) close(l *evLoop) {
 	if c.ex != nil {
 		c.ex.clientGone(l)
 	}
+	l.settle(&c.out)
 	l.forget(c.fd)
 	syscall.Close(c.fd)
 	l.clients--
@@ -318,11 +344,11 @@ func (c *evClient) close(l *evLoop) {
 // closeIdleClients closes the connections waiting for a request, for
 // Shutdown.
 func (l *evLoop) closeIdleClients() {
-	for _, s := range l.sockets {
+	l.sockets.each(func(s evSocket) {
 		if c, ok := s.(*evClient); ok && c.conn.state.Load() == connIdle {
 			c.closeIfIdle(l)
 		}
-	}
+	})
 }
 
 // handOff gives the connection, with the bytes read from it, to the
@@ -341,6 +367,7 @@ func (c *evClient) handOff(l *evLoop) {
 // detach takes the connection out of the loop as a *net.TCPConn; on
 // failure it is closed.
 func (c *evClient) detach(l *evLoop) (*net.TCPConn, error) {
+	l.settle(&c.out)
 	c.closed = true
 	l.forget(c.fd)
 	l.clients--

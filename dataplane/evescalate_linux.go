@@ -19,6 +19,8 @@ import (
 // serves the client's next requests as the goroutine server.
 func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 	c, resp, f, end := x.c, x.resp, x.framing, x.headLen
+	l.settle(&c.out) // what the ring did not send yet goes from the goroutine
+	l.settle(&u.out)
 	upPending := append([]byte(nil), u.in[end:u.n]...)
 	inPending := append([]byte(nil), c.in[:c.n]...)
 	outPending := append([]byte(nil), c.out.buf[c.out.off:]...)

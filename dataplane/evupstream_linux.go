@@ -56,7 +56,7 @@ func (l *evLoop) upstreamConn(addr string, connectTimeout time.Duration, fresh b
 		syscall.Close(fd)
 		return nil, &connectError{err}
 	}
-	l.sockets[fd] = u
+	l.sockets.set(fd, u)
 	if u.connecting {
 		u.deadline = l.now.Add(connectTimeout)
 	}
@@ -167,26 +167,50 @@ func (u *evUpstream) consume(n int) {
 	u.answered = u.n > 0
 }
 
-// flush writes the pending request.
+// flush writes the pending request, or queues it on the loop's ring.
 func (u *evUpstream) flush(l *evLoop) {
+	if u.out.queued > 0 {
+		return // afterSend goes on
+	}
 	for u.out.pending() && !u.connecting {
-		m, err := rawWrite(u.fd, u.out.buf[u.out.off:])
-		if err == syscall.EAGAIN {
+		queued, err := l.writeNext(u, u.fd, &u.out)
+		if queued || err == syscall.EAGAIN {
 			return
 		}
 		if err != nil {
-			if x := u.ex; x != nil {
-				x.attemptFailed(l, fmt.Errorf("writing to %s: %w", u.addr, err))
-			} else {
-				u.close(l)
-			}
+			u.writeFailed(l, err)
 			return
 		}
-		u.out.off += m
 	}
 	if !u.out.pending() {
-		u.out.buf, u.out.off = u.out.buf[:0], 0
+		u.out.buf, u.out.off, u.out.blocked = u.out.buf[:0], 0, false
 	}
+}
+
+// writeFailed fails the exchange whose request could not be written.
+func (u *evUpstream) writeFailed(l *evLoop, err error) {
+	if x := u.ex; x != nil {
+		x.attemptFailed(l, fmt.Errorf("writing to %s: %w", u.addr, err))
+	} else {
+		u.close(l)
+	}
+}
+
+func (u *evUpstream) sendResult(res int32) { u.out.sendResult(res) }
+
+// afterSend goes on from a send through the ring: the rest of the
+// request, or its failure.
+func (u *evUpstream) afterSend(l *evLoop) {
+	if u.closed {
+		return
+	}
+	if err := u.out.failed; err != 0 {
+		u.out.failed = 0
+		u.writeFailed(l, err)
+		return
+	}
+	u.flush(l)
+	u.update(l)
 }
 
 // update registers EPOLLOUT only while connecting or a write is pending.
@@ -195,7 +219,7 @@ func (u *evUpstream) update(l *evLoop) {
 		return
 	}
 	ev := uint32(syscall.EPOLLIN | syscall.EPOLLRDHUP)
-	if u.connecting || u.out.pending() {
+	if u.connecting || u.out.pending() && u.out.queued == 0 {
 		ev |= syscall.EPOLLOUT
 	}
 	if ev != u.events {
@@ -229,6 +253,7 @@ func (u *evUpstream) close(l *evLoop) {
 			l.idle[u.addr] = slices.Delete(list, i, i+1)
 		}
 	}
+	l.settle(&u.out)
 	l.forget(u.fd)
 	syscall.Close(u.fd)
 }

@@ -65,6 +65,10 @@ type Options struct {
 	// listener (0: GOMAXPROCS). A process can leave the Go scheduler a P
 	// more than it has loops (see cmd/tollgate).
 	EventLoops int
+	// DisableIOURing makes the event loops send with sendto, not through
+	// an io_uring ring (see evring_linux.go); without io_uring they do
+	// so anyway.
+	DisableIOURing bool
 	// Spans receives the span of every sampled request while the config
 	// has a tracing section (see spans.go). Nil records none.
 	Spans SpanRecorder

@@ -54,9 +54,11 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.Float64Var(&c.TraceSample, "trace-sample", 1, "fraction (0..1) of the traces the gateway starts (no valid traceparent) that are marked sampled")
 	fs.StringVar(&c.HTTPEngine, "http-engine", dataplane.EngineEpoll,
 		"how the plain-HTTP listener is served: epoll (event loops on Linux; requests they do not serve go to goroutines) or goroutine (one per connection)")
+	ioURing := fs.Bool("io-uring", true, "with the epoll engine, send through io_uring where the kernel allows it (one system call per loop pass instead of one per send)")
 	if err := fs.Parse(args); err != nil {
 		return c, "", "", err
 	}
+	c.NoIOURing = !*ioURing
 	if c.HTTPEngine != dataplane.EngineGoroutine && c.HTTPEngine != dataplane.EngineEpoll {
 		return c, "", "", fmt.Errorf("--http-engine must be %s or %s, not %q", dataplane.EngineGoroutine, dataplane.EngineEpoll, c.HTTPEngine)
 	}

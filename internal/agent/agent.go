@@ -79,7 +79,9 @@ type Config struct {
 	HTTPEngine string
 	// EventLoops is dataplane.Options.EventLoops (0: GOMAXPROCS).
 	EventLoops int
-	Logger     *slog.Logger
+	// NoIOURing is dataplane.Options.DisableIOURing.
+	NoIOURing bool
+	Logger    *slog.Logger
 }
 
 // Agent is a running node.
@@ -146,7 +148,7 @@ func (a *Agent) start() error {
 	}
 	a.gateway = dataplane.New(a.observed(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
 		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns,
-		EventLoops: a.cfg.EventLoops}))
+		EventLoops: a.cfg.EventLoops, DisableIOURing: a.cfg.NoIOURing}))
 	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
