@@ -67,24 +67,32 @@ func (l *evLoop) queueSend(s evSender, fd int, out *evOutput) {
 }
 
 // submitRing submits the queued sends and records their results; what
-// follows from them waits for drainRing.
+// follows from them waits for drainRing. If the ring fails, the loop
+// closes it and sends with sendto from then on: the sends it did not
+// take go on that way.
 func (l *evLoop) submitRing() {
 	if len(l.ringOps) == 0 {
 		return
 	}
 	var err error
 	l.comps, err = l.ring.Submit(l.comps[:0])
-	if err != nil { // the ring is broken: the sends failed
-		l.g.log.Error("event loop: io_uring submission failed", "err", err)
-		for _, s := range l.ringOps {
-			s.sendResult(-int32(syscall.EIO))
+	for _, c := range l.comps {
+		l.ringOps[c.UserData].sendResult(c.Res)
+	}
+	if err != nil {
+		l.g.log.Error("event loop: io_uring failed; sending with sendto from now on", "err", err)
+		l.closeRing()
+		taken := make([]bool, len(l.ringOps))
+		for _, c := range l.comps {
+			taken[c.UserData] = true
+		}
+		for i, s := range l.ringOps {
+			if !taken[i] {
+				s.sendResult(0) // nothing sent: blocked, so flush uses sendto
+			}
 		}
 	}
-	for _, c := range l.comps {
-		s := l.ringOps[c.UserData]
-		s.sendResult(c.Res)
-		l.sent = append(l.sent, s)
-	}
+	l.sent = append(l.sent, l.ringOps...)
 	clear(l.ringOps)
 	l.ringOps = l.ringOps[:0]
 }
@@ -92,9 +100,6 @@ func (l *evLoop) submitRing() {
 // drainRing submits what the pass queued and acts on the results, until
 // no send is queued.
 func (l *evLoop) drainRing() {
-	if l.ring == nil {
-		return
-	}
 	for len(l.ringOps) > 0 || len(l.sent) > 0 {
 		l.submitRing()
 		for i := 0; i < len(l.sent); i++ { // afterSend may queue and submit more

@@ -150,9 +150,9 @@ func New(entries uint32) (*Ring, error) {
 }
 
 // checkNonBlocking makes sure that the kernel completes a MSG_DONTWAIT
-// receive with nothing to read at once, with EAGAIN, instead of waiting
-// for data: Submit relies on it, as it waits for every operation it
-// submits.
+// receive with nothing to read, and a MSG_DONTWAIT send to a full socket,
+// at once (EAGAIN, or a short send) instead of waiting: Submit relies on
+// it, as it waits for every operation it submits.
 func (r *Ring) checkNonBlocking() error {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -160,15 +160,31 @@ func (r *Ring) checkNonBlocking() error {
 	}
 	defer syscall.Close(fds[0])
 	defer syscall.Close(fds[1])
+	fill := make([]byte, 64<<10)
+	for {
+		if _, err := syscall.Write(fds[1], fill); err != nil {
+			break
+		}
+	}
 	var b [1]byte
-	r.Recv(fds[0], b[:], 0)
-	r.keep, r.queued = r.keep[:0], 0
-	if _, _, errno := syscall.RawSyscall6(sysEnter, uintptr(r.fd), 1, 0, enterGetEvents, 0, 0); errno != 0 {
+	r.Recv(fds[1], b[:], 0) // nothing was written to fds[1]
+	r.Send(fds[1], fill, 1) // its peer's buffer is full
+	defer r.reset()
+	if _, _, errno := syscall.RawSyscall6(sysEnter, uintptr(r.fd), 2, 0, 0, 0, 0); errno != 0 {
 		return fmt.Errorf("%w: io_uring_enter: %w", ErrUnsupported, errno)
 	}
 	comps := r.reap(nil)
-	if len(comps) != 1 || comps[0].Res != -int32(syscall.EAGAIN) {
-		return fmt.Errorf("%w: a non-blocking receive did not fail at once with EAGAIN (%v)", ErrUnsupported, comps)
+	ok := len(comps) == 2
+	for _, c := range comps {
+		switch {
+		case c.Res == -int32(syscall.EAGAIN):
+		case c.UserData == 1 && c.Res >= 0 && c.Res < int32(len(fill)):
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w: non-blocking operations did not complete at once (%v)", ErrUnsupported, comps)
 	}
 	return nil
 }
@@ -219,27 +235,58 @@ type Completion struct {
 	Res      int32
 }
 
-// Submit submits what was queued, in one system call, and appends each
-// operation's completion to dst. Every queued operation completes before
-// Submit returns, so the buffers it was given are free again.
+// Submit submits what was queued and appends each operation's completion
+// to dst. Every operation submitted completes before Submit returns, so
+// the buffers it was given are free again.
+//
+// On an error, the operations whose completions are not in dst were not
+// submitted, and may still sit in the ring: it must not be used again,
+// only closed.
 func (r *Ring) Submit(dst []Completion) ([]Completion, error) {
-	n := r.queued
-	for n > 0 {
-		m, _, errno := syscall.RawSyscall6(sysEnter, uintptr(r.fd), uintptr(n), uintptr(n), enterGetEvents, 0, 0)
-		if errno == syscall.EINTR {
+	defer r.reset()
+	if r.queued == 0 {
+		return dst, nil
+	}
+	start := len(dst)
+	submitted, err := r.submitAll(r.queued)
+	for {
+		dst = r.reap(dst)
+		done := uint32(len(dst) - start)
+		if err != nil || done >= submitted {
+			return dst, err
+		}
+		_, _, errno := syscall.RawSyscall6(sysEnter, uintptr(r.fd), 0, uintptr(submitted-done), enterGetEvents, 0, 0)
+		if errno != 0 && errno != syscall.EINTR {
+			err = fmt.Errorf("io_uring_enter: %w", errno)
+		}
+	}
+}
+
+// submitAll hands want queued operations to the kernel, waiting for as
+// many completions (each completes within the call), and returns how many
+// it took.
+func (r *Ring) submitAll(want uint32) (uint32, error) {
+	submitted := uint32(0)
+	for submitted < want {
+		n := uintptr(want - submitted)
+		m, _, errno := syscall.RawSyscall6(sysEnter, uintptr(r.fd), n, n, enterGetEvents, 0, 0)
+		switch {
+		case errno == syscall.EINTR:
 			continue
+		case errno != 0:
+			return submitted, fmt.Errorf("io_uring_enter: %w", errno)
+		case m == 0:
+			return submitted, errors.New("io_uring_enter took no operation")
 		}
-		if errno != 0 {
-			return dst, fmt.Errorf("io_uring_enter: %w", errno)
-		}
-		n -= uint32(m)
+		submitted += uint32(m)
 	}
-	dst = r.reap(dst)
-	for i := range r.keep {
-		r.keep[i] = nil
-	}
+	return submitted, nil
+}
+
+// reset forgets the buffers of the last submission.
+func (r *Ring) reset() {
+	clear(r.keep)
 	r.keep, r.queued = r.keep[:0], 0
-	return dst, nil
 }
 
 // reap appends the completions waiting to dst and consumes them.
