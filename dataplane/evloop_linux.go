@@ -61,6 +61,7 @@ type evLoop struct {
 	idle    map[string][]*evUpstream
 	now     time.Time
 	scanned time.Time
+	yielded time.Time // when the loop last yielded (evYieldEvery)
 	exited  chan struct{}
 
 	mu    sync.Mutex
@@ -297,8 +298,18 @@ func (l *evLoop) run() {
 	defer l.closeRing()
 	defer l.release()
 	events := make([]syscall.EpollEvent, 128)
+	n := 0
 	for l.lfd >= 0 || l.clients > 0 {
-		n, err := pollNow(l.epfd, events), error(nil)
+		// A busy loop (more than one event in the last pass) looks for
+		// events without blocking first, which costs no scheduler call;
+		// a quiet one blocks at once, instead of making a system call
+		// that finds nothing (two per request at 2,000 req/s).
+		busy := n > 1
+		n = 0
+		var err error
+		if busy {
+			n = pollNow(l.epfd, events)
+		}
 		if n == 0 {
 			n, err = syscall.EpollWait(l.epfd, events, int(evScanEvery/time.Millisecond))
 		}
@@ -314,8 +325,24 @@ func (l *evLoop) run() {
 			l.scan()
 		}
 		l.drainRing()
+		if l.now.Sub(l.yielded) >= evYieldEvery {
+			l.yielded = l.now
+			runtime.Gosched()
+		}
 	}
 }
+
+// evYieldEvery is how often a loop yields to the Go scheduler. A loop
+// goroutine is never descheduled on its own (its reads and writes are raw
+// system calls, and its wait in epoll_wait leaves and takes back its P on
+// the fast path), so the runtime's monitor took it for one that ran too
+// long, 10 ms after it started: from then on it signalled the loop to
+// preempt it and took its P away whenever it waited in epoll_wait,
+// every 20 µs (strace: 2,500 nanosleeps a second at 2,000 req/s, and a
+// futex hand-off for each P taken). Yielding within those 10 ms, with
+// room for a long pass, keeps the loop's P its own. Measured at 2,000
+// req/s: CPU per request 116-125 µs without it, 104-107 µs with it at 5 ms.
+const evYieldEvery = 8 * time.Millisecond
 
 // dispatch handles one socket's events. A panic (a policy's, say) is
 // logged and ends that socket's connection, as the goroutine server ends
