@@ -39,7 +39,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 64, "closed-loop keep-alive connections")
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&o.rate, "rate", 2000, "open-loop request rate per second")
-	flag.DurationVar(&o.rateDur, "rate-duration", 10*time.Second, "length of the open-loop run")
+	flag.DurationVar(&o.rateDur, "rate-duration", 5*time.Second, "length of one open-loop run (there are -runs rounds of them, targets in turn, median reported)")
 	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
 	flag.StringVar(&o.extra, "tollgate-flags", "", "more flags for the tollgate agent, space-separated (e.g. \"--access-log off\")")
 	flag.StringVar(&o.also, "also", "", "one more proxy to measure, as name=command; {port} and {upstream} (host:port) in the command are filled in")
@@ -88,8 +88,8 @@ func runProxyBench(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench: %d rounds of %s closed loop per target, targets in turn (wrk -t%d -c%d, median reported), %d req/s open loop for %s; logs in %s\n\n",
-		o.runs, o.duration, o.threads, o.conns, o.rate, o.rateDur, o.out)
+	fmt.Printf("bench: %d rounds of %s closed loop per target, targets in turn (wrk -t%d -c%d, median reported), then %d rounds of %d req/s open loop for %s (median of the p50s); logs in %s\n\n",
+		o.runs, o.duration, o.threads, o.conns, o.runs, o.rate, o.rateDur, o.out)
 	results, err := measureAll(o, targets)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,8 +23,9 @@ type result struct {
 	rpsRuns    []float64
 	wrkP50     time.Duration
 	wrkP99     time.Duration
-	openP50    time.Duration
-	openP99    time.Duration
+	openP50    time.Duration // the median of the open-loop rounds' p50s
+	openP99    time.Duration // the median of their p99s
+	openP50s   []time.Duration
 	openErrors uint64
 	openTotal  uint64
 	cpuPerReq  cpuTimes // the serving process's CPU per request in the closed-loop runs; zero: not measured
@@ -37,8 +39,8 @@ type closedRun struct {
 
 // measureAll measures every target: a warm-up each, then o.runs rounds in
 // which every target gets one closed-loop run in turn, so that the shared
-// machine's slow drifts fall on all targets alike, and last an open-loop
-// run of each.
+// machine's slow drifts fall on all targets alike, and last o.runs rounds
+// of open-loop runs, the targets in turn again.
 func measureAll(o options, targets []target) ([]result, error) {
 	results := make([]result, len(targets))
 	runs := make([][]closedRun, len(targets))
@@ -66,7 +68,7 @@ func measureAll(o options, targets []target) ([]result, error) {
 			results[i].rpsRuns = append(results[i].rpsRuns, rps)
 		}
 	}
-	for i, t := range targets {
+	for i := range targets {
 		r := &results[i]
 		if cpuOK[i] && served[i] > 0 {
 			r.cpuPerReq = cpu[i].per(served[i])
@@ -74,9 +76,38 @@ func measureAll(o options, targets []target) ([]result, error) {
 		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].rps < runs[i][b].rps })
 		med := runs[i][len(runs[i])/2]
 		r.rps, r.wrkP50, r.wrkP99 = med.rps, med.p50, med.p99
-		r.openP50, r.openP99, r.openErrors, r.openTotal = openLoop(o, t)
 	}
+	openRounds(o, targets, results)
 	return results, nil
+}
+
+// openRounds runs o.runs rounds of one open-loop run per target, in
+// turn, and keeps the medians of their p50s and p99s.
+func openRounds(o options, targets []target, results []result) {
+	p99s := make([][]time.Duration, len(targets))
+	for range o.runs {
+		for i, t := range targets {
+			p50, p99, errs, total := openLoop(o, t)
+			r := &results[i]
+			r.openP50s = append(r.openP50s, p50)
+			p99s[i] = append(p99s[i], p99)
+			r.openErrors += errs
+			r.openTotal += total
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		r.openP50, r.openP99 = median(r.openP50s), median(p99s[i])
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 var (
@@ -171,9 +202,19 @@ func report(w io.Writer, results []result) {
 			fmtCPU(nc.total()), fmtCPU(tc.total()), float64(tc.total())/float64(nc.total()),
 			fmtCPU(nc.user), fmtCPU(tc.user), fmtCPU(nc.sys), fmtCPU(tc.sys))
 	}
+	fmt.Fprintf(w, "open-loop p50 per round: direct %s; nginx %s; tollgate %s\n", fmtDurations(d.openP50s), fmtDurations(n.openP50s), fmtDurations(t.openP50s))
 	added := func(r result) time.Duration { return r.openP50 - d.openP50 }
 	fmt.Fprintf(w, "added p50 at the open-loop rate: nginx +%s, tollgate +%s, ratio (tollgate-direct)/(nginx-direct) = %.2f   (target <= 1.00)\n",
 		added(n), added(t), float64(added(t))/float64(max(added(n), time.Microsecond)))
+}
+
+// fmtDurations prints durations in whole µs, comma-separated.
+func fmtDurations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%dµs", d.Microseconds())
+	}
+	return strings.Join(parts, ",")
 }
 
 // fmtCPU prints a CPU time per request in µs, or "-" when not measured.
