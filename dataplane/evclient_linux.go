@@ -60,11 +60,13 @@ func (l *evLoop) openClient(fd int, remote string) {
 	c.conn = conn
 	if !l.s.add(conn) {
 		syscall.Close(fd)
+		l.load.Add(-1)
 		return
 	}
 	if err := l.add(fd, evClientEvents); err != nil {
 		syscall.Close(fd)
 		l.s.remove(conn)
+		l.load.Add(-1)
 		return
 	}
 	l.sockets.set(fd, c)
@@ -337,6 +339,7 @@ func (c *evClient) close(l *evLoop) {
 	l.forget(c.fd)
 	syscall.Close(c.fd)
 	l.clients--
+	l.load.Add(-1)
 	c.conn.state.Store(connClosed)
 	l.s.remove(c.conn)
 }
@@ -371,6 +374,7 @@ func (c *evClient) detach(l *evLoop) (*net.TCPConn, error) {
 	c.closed = true
 	l.forget(c.fd)
 	l.clients--
+	l.load.Add(-1)
 	nc, err := fileConn(c.fd)
 	if err != nil {
 		c.conn.state.Store(connClosed)

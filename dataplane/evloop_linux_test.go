@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/waitfor"
 	"github.com/tollgate/tollgate/store"
 )
 
@@ -272,6 +273,31 @@ func TestEpollRunsInlinePolicies(t *testing.T) {
 		served, handedOff, _ := gw.loopCounts()
 		if inline && (served != 2 || handedOff != 0) || !inline && handedOff == 0 {
 			t.Errorf("inline %v: served %d on the loop, handed off %d", inline, served, handedOff)
+		}
+	}
+}
+
+// TestEpollSpreadsConnections: connections dialled in a row are spread
+// evenly over the loops, though the kernel wakes the same loop for most
+// of them.
+func TestEpollSpreadsConnections(t *testing.T) {
+	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{EventLoops: 2})
+	for range 64 {
+		confDial(t, gw.addr)
+	}
+	loops := reviewLoops(evServer(t, gw))
+	counts := make([]int, len(loops))
+	waitfor.Condition(t, waitTimeout, "the loops to open all 64 connections", func() bool {
+		total := 0
+		for i, l := range loops {
+			onLoop(t, l, func() { counts[i] = l.clients })
+			total += counts[i]
+		}
+		return total == 64
+	})
+	for i, n := range counts {
+		if n < 28 || n > 36 {
+			t.Errorf("loop %d holds %d of 64 connections, want about 32 (%v)", i, n, counts)
 		}
 	}
 }
