@@ -54,6 +54,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.Float64Var(&c.TraceSample, "trace-sample", 1, "fraction (0..1) of the traces the gateway starts (no valid traceparent) that are marked sampled")
 	fs.StringVar(&c.HTTPEngine, "http-engine", dataplane.EngineEpoll,
 		"how the plain-HTTP listener is served: epoll (event loops on Linux; requests they do not serve go to goroutines) or goroutine (one per connection)")
+	fs.IntVar(&c.EventLoops, "event-loops", 0, "with the epoll engine, how many event loops serve the plain-HTTP listener (0: one per CPU)")
 	ioURing := fs.Bool("io-uring", true, "with the epoll engine, send through io_uring where the kernel allows it (one system call per loop pass instead of one per send)")
 	if err := fs.Parse(args); err != nil {
 		return c, "", "", err
@@ -101,15 +102,18 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 }
 
 // spareProc gives the Go scheduler one P more than the event loops use,
-// unless GOMAXPROCS is set, and returns the number of loops. With every P
+// unless GOMAXPROCS is set, and returns the number of loops: loops, or
+// one per P when it is 0. With every P
 // held by a loop, the runtime's monitor thread took back the P of a loop
 // waiting in epoll_wait after 20 µs, each time, and so woke every 20 µs
 // (10 % of a core under wrk -c64, 0.4 thread switches a request); with an
 // idle P to spare it leaves a waiting loop alone.
-func spareProc() int {
-	loops := runtime.GOMAXPROCS(0)
+func spareProc(loops int) int {
+	if loops <= 0 {
+		loops = runtime.GOMAXPROCS(0)
+	}
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(loops + 1)
+		runtime.GOMAXPROCS(max(loops+1, runtime.GOMAXPROCS(0)))
 	}
 	return loops
 }
@@ -173,7 +177,7 @@ func runAgent(args []string, stderr io.Writer) int {
 	}
 	cfg.Logger = log
 	if cfg.HTTPEngine == dataplane.EngineEpoll {
-		cfg.EventLoops = spareProc()
+		cfg.EventLoops = spareProc(cfg.EventLoops)
 		log.Debug("event loops", "loops", cfg.EventLoops, "gomaxprocs", runtime.GOMAXPROCS(0))
 	}
 	a, err := agent.Start(cfg)
