@@ -121,21 +121,9 @@ func (l *loop) run() {
 			l.runRing(events)
 			continue
 		}
-		n, err := syscall.EpollWait(l.epfd, events, -1)
-		if err != nil {
-			if err == syscall.EINTR {
-				continue
-			}
-			panic(err)
-		}
-		for i := range n {
-			ev := events[i]
+		for _, ev := range l.wait(events) {
 			fd := int(ev.Fd)
-			if fd == l.lfd {
-				l.accept()
-				continue
-			}
-			c := l.conns[fd]
+			c := l.connOf(fd)
 			if c == nil {
 				continue
 			}
@@ -151,6 +139,28 @@ func (l *loop) run() {
 			}
 		}
 	}
+}
+
+// wait returns the events epoll reports, none when interrupted.
+func (l *loop) wait(events []syscall.EpollEvent) []syscall.EpollEvent {
+	n, err := syscall.EpollWait(l.epfd, events, -1)
+	if err == syscall.EINTR {
+		return nil
+	}
+	if err != nil {
+		panic(err)
+	}
+	return events[:n]
+}
+
+// connOf returns the connection of fd; for the listener it accepts and
+// returns nil.
+func (l *loop) connOf(fd int) *conn {
+	if fd == l.lfd {
+		l.accept()
+		return nil
+	}
+	return l.conns[fd]
 }
 
 func (l *loop) accept() {
@@ -183,19 +193,10 @@ func (l *loop) readable(c *conn) {
 		return
 	}
 	m, err := syscall.Read(c.fd, c.in[c.n:])
-	if err == syscall.EAGAIN {
-		return
+	if errno, ok := err.(syscall.Errno); ok {
+		m = -int(errno)
 	}
-	if err != nil || m == 0 {
-		l.close(c)
-		return
-	}
-	c.n += m
-	if c.upstream {
-		l.response(c)
-	} else {
-		l.request(c)
-	}
+	l.received(c, m)
 }
 
 var crlf2 = []byte("\r\n\r\n")
@@ -335,21 +336,9 @@ func (l *loop) response(u *conn) {
 // from every readable socket in one submission, handle what came, and
 // send what that produced in a second one.
 func (l *loop) runRing(events []syscall.EpollEvent) {
-	n, err := syscall.EpollWait(l.epfd, events, -1)
-	if err != nil {
-		if err == syscall.EINTR {
-			return
-		}
-		panic(err)
-	}
-	for i := range n {
-		ev := events[i]
+	for _, ev := range l.wait(events) {
 		fd := int(ev.Fd)
-		if fd == l.lfd {
-			l.accept()
-			continue
-		}
-		c := l.conns[fd]
+		c := l.connOf(fd)
 		if c == nil {
 			continue
 		}
@@ -398,6 +387,7 @@ func (l *loop) submit() {
 	}
 }
 
+// received takes res bytes read into c, or a negated errno.
 func (l *loop) received(c *conn, res int) {
 	if res == -int(syscall.EAGAIN) {
 		return
