@@ -45,5 +45,6 @@
 // request path above synchronously for the requests it can serve without
 // blocking (no body, inline policies only: see InlinePolicy) and handing
 // every other connection, bytes read included, to the goroutine server
-// (h1server.go).
+// (h1server.go). Where the kernel allows io_uring, a loop queues its sends
+// and submits each pass's in one system call (evring_linux.go).
 package dataplane
