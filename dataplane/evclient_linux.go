@@ -58,7 +58,7 @@ func (l *evLoop) openClient(fd int, remote string) {
 	closeRaw := func() { l.post(func() { c.closeIfIdle(l) }) }
 	conn.closeRaw.Store(&closeRaw)
 	c.conn = conn
-	if !l.s.add(conn) {
+	if !l.s.track(conn) {
 		syscall.Close(fd)
 		l.load.Add(-1)
 		return

@@ -306,7 +306,7 @@ func (l *evLoop) run() {
 	defer l.release()
 	events := make([]syscall.EpollEvent, 128)
 	n := 0
-	for l.lfd >= 0 || l.clients > 0 {
+	for l.lfd >= 0 || l.clients > 0 || l.hasIncoming() {
 		// A busy loop (more than one event in the last pass) looks for
 		// events without blocking first, which costs no scheduler call;
 		// a quiet one blocks at once, instead of making a system call
@@ -499,6 +499,9 @@ func (l *evLoop) assign(fd int, remote string) {
 			target = p
 		}
 	}
+	if l.s.shutting.Load() {
+		target = l // the others may be ending
+	}
 	target.load.Add(1)
 	if target != l && target.deliver(fd, remote) {
 		return
@@ -513,11 +516,38 @@ func (l *evLoop) assign(fd int, remote string) {
 // stopAccepting closes the loop's listener.
 func (l *evLoop) stopAccepting() {
 	if l.lfd >= 0 {
+		l.drainBacklog()
 		_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, l.lfd, nil)
 		syscall.Close(l.lfd)
 		l.lfd = -1
 	}
 	l.closeIdleClients()
+}
+
+// drainBacklog opens, on this loop, the connections waiting in the
+// listener's queue before it closes: the kernel resets those when the
+// last descriptor of the listener closes, and their clients, which had
+// connected and sent a request, got "connection reset" from a node being
+// restarted gracefully (make chaos). Each is served one request, answered
+// with Connection: close.
+func (l *evLoop) drainBacklog() {
+	for {
+		fd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if err != nil {
+			return
+		}
+		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		l.load.Add(1)
+		l.openClient(fd, sockaddrString(sa))
+	}
+}
+
+// hasIncoming reports whether connections delivered to the loop wait to
+// be opened.
+func (l *evLoop) hasIncoming() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.incoming) > 0
 }
 
 // closeAll closes the listener and every client connection.

@@ -135,6 +135,25 @@ func (s *h1Server) add(c *h1ServerConn) bool {
 	return true
 }
 
+// track registers a connection an event loop accepted. Unlike add it
+// does so during Shutdown too, which then waits for the connection's
+// request (answered with Connection: close): the client connected before
+// the listener closed. It refuses once Shutdown has seen every connection
+// end.
+func (s *h1Server) track(c *h1ServerConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		select {
+		case <-s.done:
+			return false
+		default:
+		}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
 // atCapacity reports whether Options.MaxConns connections are open.
 func (s *h1Server) atCapacity() bool {
 	max := s.g.opts.MaxConns
