@@ -147,11 +147,26 @@ func startLoops(s *h1Server, ln net.Listener) (loopEngine, error) {
 	return e, nil
 }
 
-// stopAccepting makes every loop close its listener; a loop ends once its
-// last client connection is gone.
+// stopAccepting makes every loop open the clients waiting in the
+// listener's queue and close its listener, and returns when they have; a
+// loop ends once its last client connection is gone.
 func (e *evEngine) stopAccepting() {
+	var waits []chan struct{}
 	for _, l := range e.loops {
-		l.post(l.stopAccepting)
+		done := make(chan struct{})
+		if l.post(func() { l.stopAccepting(); close(done) }) {
+			waits = append(waits, done)
+		} else {
+			waits = append(waits, nil)
+		}
+	}
+	for i, done := range waits {
+		if done != nil {
+			select {
+			case <-done:
+			case <-e.loops[i].exited: // ended without running it (Close)
+			}
+		}
 	}
 }
 
@@ -394,6 +409,7 @@ func (l *evLoop) runTasks() {
 	l.tasks, l.incoming = nil, nil
 	l.mu.Unlock()
 	for _, in := range incoming {
+		l.s.incoming.Add(-1)
 		l.openClient(in.fd, in.remote)
 	}
 	for _, f := range tasks {
@@ -503,8 +519,12 @@ func (l *evLoop) assign(fd int, remote string) {
 		target = l // the others may be ending
 	}
 	target.load.Add(1)
-	if target != l && target.deliver(fd, remote) {
-		return
+	if target != l {
+		l.s.incoming.Add(1)
+		if target.deliver(fd, remote) {
+			return
+		}
+		l.s.incoming.Add(-1)
 	}
 	if target != l { // it ended
 		target.load.Add(-1)
@@ -585,6 +605,7 @@ func (l *evLoop) release() {
 	for _, in := range l.incoming { // delivered after the last pass
 		syscall.Close(in.fd)
 		l.load.Add(-1)
+		l.s.incoming.Add(-1)
 	}
 	l.incoming = nil
 	l.ended = true // before the descriptor number can be reused

@@ -35,6 +35,10 @@ type h1Server struct {
 	mu       sync.Mutex
 	conns    map[*h1ServerConn]struct{}
 	shutting atomic.Bool
+	// incoming counts connections an event loop accepted and gave to
+	// another loop that has not opened them yet; they count against
+	// Options.MaxConns.
+	incoming atomic.Int32
 	done     chan struct{} // closed when the last connection is gone after shutdown began
 }
 
@@ -162,7 +166,7 @@ func (s *h1Server) atCapacity() bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns) >= max
+	return len(s.conns)+int(s.incoming.Load()) >= max
 }
 
 // remove forgets c and, during shutdown, reports the last one gone.
@@ -227,16 +231,18 @@ func (s *h1Server) handshake(nc net.Conn) (conn *tls.Conn, handed bool, err erro
 func (s *h1Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting.Store(true)
-	s.done = make(chan struct{})
-	if len(s.conns) == 0 {
-		close(s.done)
-	}
 	engine := s.engine
 	s.mu.Unlock()
 	_ = s.ln.Close()
 	if engine != nil {
-		engine.stopAccepting()
+		engine.stopAccepting() // the loops take in their queued clients first
 	}
+	s.mu.Lock()
+	s.done = make(chan struct{})
+	if len(s.conns) == 0 {
+		close(s.done)
+	}
+	s.mu.Unlock()
 	_ = s.h2ln.Close() // in case h2.Serve has not taken it yet
 	h2done := make(chan error, 1)
 	go func() { h2done <- s.h2.Shutdown(ctx) }()
