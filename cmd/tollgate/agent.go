@@ -60,6 +60,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 		return c, "", "", err
 	}
 	c.NoIOURing = !*ioURing
+	if c.EventLoops < 0 {
+		return c, "", "", fmt.Errorf("--event-loops must be 0 (one per CPU) or more, not %d", c.EventLoops)
+	}
 	if c.HTTPEngine != dataplane.EngineGoroutine && c.HTTPEngine != dataplane.EngineEpoll {
 		return c, "", "", fmt.Errorf("--http-engine must be %s or %s, not %q", dataplane.EngineGoroutine, dataplane.EngineEpoll, c.HTTPEngine)
 	}

@@ -30,3 +30,19 @@ func TestObservabilityFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineFlags: --event-loops and --io-uring reach the agent's config;
+// a negative loop count is refused.
+func TestEngineFlags(t *testing.T) {
+	c, _, _, err := parseAgentFlags(nil, io.Discard)
+	if err != nil || c.EventLoops != 0 || c.NoIOURing {
+		t.Fatalf("defaults: loops %d, no io_uring %v, %v", c.EventLoops, c.NoIOURing, err)
+	}
+	c, _, _, err = parseAgentFlags([]string{"--event-loops", "3", "--io-uring=false"}, io.Discard)
+	if err != nil || c.EventLoops != 3 || !c.NoIOURing {
+		t.Errorf("set: loops %d, no io_uring %v, %v", c.EventLoops, c.NoIOURing, err)
+	}
+	if _, _, _, err := parseAgentFlags([]string{"--event-loops", "-1"}, io.Discard); err == nil {
+		t.Errorf("--event-loops -1 accepted")
+	}
+}
