@@ -410,7 +410,7 @@ func (l *evLoop) runTasks() {
 	l.mu.Unlock()
 	for _, in := range incoming {
 		l.s.incoming.Add(-1)
-		l.openClient(in.fd, in.remote)
+		l.runTask(func() { l.openClient(in.fd, in.remote) }) // a panic spares the rest
 	}
 	for _, f := range tasks {
 		l.runTask(f)
