@@ -79,7 +79,7 @@ func (n *Node) tryApply(ctx context.Context, cmd []byte) ([]byte, bool, error) {
 // applyLocal applies cmd on this node, which must be the leader.
 func (n *Node) applyLocal(cmd []byte, timeout time.Duration) ([]byte, uint64, error) {
 	f := n.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
+	if err := n.await(f); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
 			return nil, 0, errNotLeader
 		}

@@ -27,7 +27,7 @@ func (n *Node) leaderLoop() {
 			continue
 		}
 		if !barrierDone {
-			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+			if err := n.await(n.raft.Barrier(n.cfg.ApplyTimeout)); err != nil {
 				n.log.Warn("leader barrier", "err", err)
 				continue
 			}
@@ -55,14 +55,14 @@ func (n *Node) reconcile() {
 		for _, s := range servers {
 			if (s.ID == id || s.Address == addr) && s.ID != raft.ServerID(n.cfg.NodeID) {
 				n.log.Info("removing stale raft server", "id", s.ID, "address", s.Address, "replaced_by", id)
-				if err := n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout).Error(); err != nil {
+				if err := n.await(n.raft.RemoveServer(s.ID, 0, n.cfg.ApplyTimeout)); err != nil {
 					n.log.Warn("remove stale server", "id", s.ID, "err", err)
 					return
 				}
 			}
 		}
 		n.log.Info("adding raft voter", "id", id, "address", addr)
-		if err := n.raft.AddVoter(id, addr, 0, n.cfg.ApplyTimeout).Error(); err != nil {
+		if err := n.await(n.raft.AddVoter(id, addr, 0, n.cfg.ApplyTimeout)); err != nil {
 			n.log.Warn("add voter", "id", id, "err", err)
 			return
 		}

@@ -44,7 +44,7 @@ func (n *Node) removeLocal(id string, timeout time.Duration) error {
 		return fmt.Errorf("%w: %q", ErrUnknownMember, id)
 	}
 	n.log.Info("removing raft server on request", "id", id)
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error(); err != nil {
+	if err := n.await(n.raft.RemoveServer(raft.ServerID(id), 0, timeout)); err != nil {
 		return leaderError(err)
 	}
 	return nil

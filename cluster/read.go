@@ -34,7 +34,7 @@ func (n *Node) readIndexLocal(timeout time.Duration) (uint64, error) {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return 0, leaderError(err)
 	}
-	if err := n.raft.Barrier(timeout).Error(); err != nil {
+	if err := n.await(n.raft.Barrier(timeout)); err != nil {
 		return 0, leaderError(err)
 	}
 	return n.cfg.AppliedIndex(), nil
