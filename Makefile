@@ -41,9 +41,9 @@ cluster: build
 ## the epoll engine sending with sendto instead of io_uring (the default
 ## is epoll with io_uring where the kernel has it).
 test:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
-	TOLLGATE_TEST_ENGINE=goroutine CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./dataplane
-	TOLLGATE_TEST_ENGINE=epoll-sendto CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./dataplane
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m $(PKGS)
+	TOLLGATE_TEST_ENGINE=goroutine CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m ./dataplane
+	TOLLGATE_TEST_ENGINE=epoll-sendto CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m ./dataplane
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
 ## decoder and validator, the route matcher, the HTTP/1.1 server (raw bytes
