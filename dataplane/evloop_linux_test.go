@@ -4,7 +4,6 @@ package dataplane
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -300,33 +299,5 @@ func TestEpollSpreadsConnections(t *testing.T) {
 		if n < 28 || n > 36 {
 			t.Errorf("loop %d holds %d of 64 connections, want about 32 (%v)", i, n, counts)
 		}
-	}
-}
-
-// TestEpollShutdownServesTheBacklog: a client that connected before
-// Shutdown but was not accepted yet (here the loops hold MaxConns and
-// leave the listener's queue alone) is served, not reset when the
-// listener closes.
-func TestEpollShutdownServesTheBacklog(t *testing.T) {
-	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{MaxConns: 1})
-	first := confDial(t, gw.addr)
-	if resp, _ := first.do(t, "GET", confGet("/first")); resp.StatusCode != 200 {
-		t.Fatalf("first: %d", resp.StatusCode)
-	}
-	queued := confDial(t, gw.addr) // connected, in the listener's queue
-	if err := queued.write(confGet("/queued")); err != nil {
-		t.Fatal(err)
-	}
-	shut := make(chan error, 1)
-	go func() { shut <- gw.Shutdown(context.Background()) }()
-	resp, body, err := queued.read("GET")
-	if err != nil || resp.StatusCode != 200 || body != "GET /queued " {
-		t.Fatalf("the queued client got %v %q, %v; want its answer", resp, body, err)
-	}
-	if !resp.Close {
-		t.Errorf("the answer during Shutdown does not close the connection")
-	}
-	if err := recv(t, shut, "Shutdown"); err != nil {
-		t.Errorf("Shutdown: %v", err)
 	}
 }

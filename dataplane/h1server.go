@@ -119,31 +119,34 @@ func (s *h1Server) serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := newH1ServerConn(s, nc)
-		if !s.add(c) {
-			_ = nc.Close()
-			continue
-		}
-		go c.serve()
+		s.open(nc)
 	}
 }
 
-// add registers c; false once shutdown has begun.
-func (s *h1Server) add(c *h1ServerConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutting.Load() {
-		return false
+// serveQueued serves the clients waiting in the listener's queue, which
+// closing the listener would reset, as Shutdown begins (the goroutine
+// engine; the loops do the same in drainBacklog).
+func (s *h1Server) serveQueued() {
+	for _, nc := range acceptQueued(s.ln) {
+		s.open(nc)
 	}
-	s.conns[c] = struct{}{}
-	return true
 }
 
-// track registers a connection an event loop accepted. Unlike add it
-// does so during Shutdown too, which then waits for the connection's
-// request (answered with Connection: close): the client connected before
-// the listener closed. It refuses once Shutdown has seen every connection
-// end.
+// open serves nc on a goroutine of its own, or closes it once Shutdown
+// has seen every connection end.
+func (s *h1Server) open(nc net.Conn) {
+	c := newH1ServerConn(s, nc)
+	if !s.track(c) {
+		_ = nc.Close()
+		return
+	}
+	go c.serve()
+}
+
+// track registers a connection that was accepted. It does so during
+// Shutdown too, which then waits for the connection's request (answered
+// with Connection: close): the client connected before the listener
+// closed. It refuses once Shutdown has seen every connection end.
 func (s *h1Server) track(c *h1ServerConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -233,6 +236,9 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 	s.shutting.Store(true)
 	engine := s.engine
 	s.mu.Unlock()
+	if engine == nil {
+		s.serveQueued() // then clients that connect are refused, not reset
+	}
 	_ = s.ln.Close()
 	if engine != nil {
 		engine.stopAccepting() // the loops take in their queued clients first
