@@ -80,8 +80,8 @@ func (n *Node) tryApply(ctx context.Context, cmd []byte) ([]byte, bool, error) {
 func (n *Node) applyLocal(cmd []byte, timeout time.Duration) ([]byte, uint64, error) {
 	f := n.raft.Apply(cmd, timeout)
 	if err := n.await(f); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) {
-			return nil, 0, errNotLeader
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return nil, 0, errNotLeader // the entry never entered the log
 		}
 		return nil, 0, fmt.Errorf("raft apply: %w", err)
 	}

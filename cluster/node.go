@@ -44,6 +44,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// raftStopping closes just before Close shuts Raft down.
+	raftStopping chan struct{}
 }
 
 // New prepares a node; Start brings it up.
@@ -54,15 +56,16 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
-		cfg:         cfg,
-		log:         cfg.Logger.With("component", "cluster"),
-		fsm:         fsm,
-		members:     newMemberTable(),
-		gossip:      newGossipChannels(),
-		nudgeBoot:   make(chan struct{}, 1),
-		nudgeLeader: make(chan struct{}, 1),
-		ctx:         ctx,
-		cancel:      cancel,
+		cfg:          cfg,
+		log:          cfg.Logger.With("component", "cluster"),
+		fsm:          fsm,
+		members:      newMemberTable(),
+		gossip:       newGossipChannels(),
+		nudgeBoot:    make(chan struct{}, 1),
+		nudgeLeader:  make(chan struct{}, 1),
+		ctx:          ctx,
+		cancel:       cancel,
+		raftStopping: make(chan struct{}),
 	}, nil
 }
 
@@ -202,6 +205,7 @@ func (n *Node) Close() error {
 		}
 		errs = append(errs, n.ml.Shutdown())
 	}
+	close(n.raftStopping)
 	errs = append(errs, n.shutdownRaft())
 	n.wg.Wait()
 	if err := errors.Join(errs...); err != nil {

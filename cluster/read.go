@@ -31,7 +31,7 @@ func (n *Node) ConsistentRead(ctx context.Context) error {
 // readIndexLocal confirms leadership and returns the FSM's applied index
 // once every committed entry is applied. It must run on the leader.
 func (n *Node) readIndexLocal(timeout time.Duration) (uint64, error) {
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := n.await(n.raft.VerifyLeader()); err != nil {
 		return 0, leaderError(err)
 	}
 	if err := n.await(n.raft.Barrier(timeout)); err != nil {
