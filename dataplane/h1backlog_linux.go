@@ -10,11 +10,11 @@ import (
 // a listener resets the clients still in its queue, which had connected;
 // the goroutine server takes them in first (h1Server.serveQueued).
 func acceptQueued(ln net.Listener) []net.Conn {
-	sc, ok := ln.(syscall.Conn)
+	tl, ok := ln.(*net.TCPListener) // a Unix listener's clients would not pass fileConn
 	if !ok {
 		return nil
 	}
-	rc, err := sc.SyscallConn()
+	rc, err := tl.SyscallConn()
 	if err != nil {
 		return nil
 	}
