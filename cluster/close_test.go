@@ -32,7 +32,7 @@ func (f *gatedFSM) Apply(l *raft.Log) any {
 // entry's future once it has shut down (hashicorp/raft#498), so a caller
 // blocked in f.Error() kept Close waiting forever: CI's admin package hung
 // for 20 minutes in a node's Close, its leader loop in Barrier().Error().
-// The waiter must give up with ErrClosed as soon as Close begins.
+// The waiter must give up with ErrClosed once Close shuts Raft down.
 func TestCloseDoesNotWaitForAnUnansweredFuture(t *testing.T) {
 	fsm := &gatedFSM{entered: make(chan struct{}, 16), release: make(chan struct{})}
 	n, err := New(Config{
