@@ -240,7 +240,7 @@ func endRequest(g *Gateway, rc *RequestContext, w *h1ResponseWriter) bool {
 // next request.
 func (c *evClient) finish(l *evLoop, keep bool) {
 	c.ex = nil
-	if !keep || l.s.shutting.Load() {
+	if !keep || l.s.draining.Load() {
 		c.closing = true
 	} else {
 		c.conn.state.Store(connIdle)

@@ -92,7 +92,7 @@ func (s *evStream) run() {
 	keep := endRequest(srv.g, x.rc, x.w)
 	s.upstream.Close()
 	conn.bw.Reset(&x.c.out) // the shell writes nowhere real any more
-	if !keep || srv.shutting.Load() {
+	if !keep || srv.draining.Load() {
 		s.client.Close()
 		conn.state.Store(connClosed)
 		srv.remove(conn)

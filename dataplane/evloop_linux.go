@@ -170,6 +170,14 @@ func (e *evEngine) stopAccepting() {
 	}
 }
 
+// closeIdle makes every loop close its idle clients; Shutdown calls it
+// once no loop holds the listener any more.
+func (e *evEngine) closeIdle() {
+	for _, l := range e.loops {
+		l.post(l.closeIdleClients)
+	}
+}
+
 // closeAll closes every connection of every loop at once.
 func (e *evEngine) closeAll() {
 	for _, l := range e.loops {
@@ -533,7 +541,8 @@ func (l *evLoop) assign(fd int, remote string) {
 	l.openClient(fd, remote)
 }
 
-// stopAccepting closes the loop's listener.
+// stopAccepting closes the loop's listener. Its idle clients stay open
+// until every loop has closed its listener (evEngine.closeIdle).
 func (l *evLoop) stopAccepting() {
 	if l.lfd >= 0 {
 		l.drainBacklog()
@@ -541,7 +550,6 @@ func (l *evLoop) stopAccepting() {
 		syscall.Close(l.lfd)
 		l.lfd = -1
 	}
-	l.closeIdleClients()
 }
 
 // drainBacklog opens, on this loop, the connections waiting in the

@@ -188,15 +188,15 @@ func (w *h1ResponseWriter) sendHeader(final bool) {
 }
 
 // startHeader marks the header sent, so that no 100 Continue can follow,
-// and decides whether the connection is closed after this response: when
-// shutting down, or when what is left of the request body cannot be
-// drained.
+// and decides whether the connection is closed after this response: once
+// Shutdown has closed the listener, or when what is left of the request
+// body cannot be drained.
 func (w *h1ResponseWriter) startHeader() {
 	c := w.c
 	c.continueMu.Lock()
 	w.sentHeader, c.headerStarted = true, true
 	c.continueMu.Unlock()
-	if c.srv.shutting.Load() {
+	if c.srv.draining.Load() {
 		w.closeAfter = true
 	}
 	if w.req == nil {

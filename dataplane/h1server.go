@@ -34,7 +34,13 @@ type h1Server struct {
 
 	mu       sync.Mutex
 	conns    map[*h1ServerConn]struct{}
-	shutting atomic.Bool
+	shutting atomic.Bool // no connection is accepted any more
+	// draining trails shutting: it is set once the listener is closed,
+	// and from then on every answer closes its connection and idle
+	// connections are closed. A client told to reconnect before then
+	// could connect in the instant before the listener closes, and the
+	// kernel would reset it.
+	draining atomic.Bool
 	// incoming counts connections an event loop accepted and gave to
 	// another loop that has not opened them yet; they count against
 	// Options.MaxConns.
@@ -76,6 +82,7 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 			s.mu.Unlock()
 			if shutting { // Shutdown ran before the engine was there to stop
 				e.stopAccepting()
+				e.closeIdle()
 			}
 			s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "engine", EngineEpoll, "node_id", s.g.opts.NodeID)
 			e.wait()
@@ -95,6 +102,7 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 // (evloop_linux.go).
 type loopEngine interface {
 	stopAccepting() // close the listener; the loops end with their last connection
+	closeIdle()     // close the connections waiting for a request
 	closeAll()      // close every connection now
 	wait()          // return once every loop ended
 }
@@ -243,6 +251,10 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 	if engine != nil {
 		engine.stopAccepting() // the loops take in their queued clients first
 	}
+	s.draining.Store(true) // no listener left to reconnect into
+	if engine != nil {
+		engine.closeIdle()
+	}
 	s.mu.Lock()
 	s.done = make(chan struct{})
 	if len(s.conns) == 0 {
@@ -288,6 +300,7 @@ func (s *h1Server) closeIdle() {
 func (s *h1Server) Close() error {
 	s.mu.Lock()
 	s.shutting.Store(true)
+	s.draining.Store(true)
 	engine := s.engine
 	s.mu.Unlock()
 	err := s.ln.Close()

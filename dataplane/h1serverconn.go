@@ -144,7 +144,7 @@ func (c *h1ServerConn) serve() {
 			hijacked = true
 			return
 		}
-		if !keep || c.srv.shutting.Load() {
+		if !keep || c.srv.draining.Load() {
 			return
 		}
 	}
