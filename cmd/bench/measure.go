@@ -39,8 +39,8 @@ type closedRun struct {
 
 // measureAll measures every target: a warm-up each, then o.runs rounds in
 // which every target gets one closed-loop run in turn, so that the shared
-// machine's slow drifts fall on all targets alike, and last o.runs rounds
-// of open-loop runs, the targets in turn again.
+// machine's slow drifts fall on all targets alike, and last o.openRuns
+// rounds of open-loop runs, the targets in turn again.
 func measureAll(o options, targets []target) ([]result, error) {
 	results := make([]result, len(targets))
 	runs := make([][]closedRun, len(targets))
@@ -81,11 +81,11 @@ func measureAll(o options, targets []target) ([]result, error) {
 	return results, nil
 }
 
-// openRounds runs o.runs rounds of one open-loop run per target, in
+// openRounds runs o.openRuns rounds of one open-loop run per target, in
 // turn, and keeps the medians of their p50s and p99s.
 func openRounds(o options, targets []target, results []result) {
 	p99s := make([][]time.Duration, len(targets))
-	for range o.runs {
+	for range o.openRuns {
 		for i, t := range targets {
 			p50, p99, errs, total := openLoop(o, t)
 			r := &results[i]
