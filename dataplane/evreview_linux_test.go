@@ -213,7 +213,7 @@ func TestEvReviewShutdownDropsHandedOverRequest(t *testing.T) {
 		waitfor.Condition(t, waitTimeout, "the gateway to accept the connection", func() bool { return connCount(s) == 1 })
 		shut := make(chan error, 1)
 		go func() { shut <- gw.Shutdown(context.Background()) }()
-		waitfor.Condition(t, waitTimeout, "Shutdown to begin", s.shutting.Load)
+		waitfor.Condition(t, waitTimeout, "Shutdown to close the listener", s.draining.Load)
 		// A request with a body: the loop hands it to the goroutine server.
 		if err := cc.write(confPost("/p", "body")); err != nil {
 			t.Fatal(err)
@@ -668,7 +668,7 @@ func TestEvReviewShutdownWaitsForExchange(t *testing.T) {
 		recv(t, got, "the upstream to get the request")
 		shut := make(chan error, 1)
 		go func() { shut <- gw.Shutdown(context.Background()) }()
-		waitfor.Condition(t, waitTimeout, "Shutdown to begin", s.shutting.Load)
+		waitfor.Condition(t, waitTimeout, "Shutdown to close the listener", s.draining.Load)
 		close(release)
 		resp, body, err := cc.read("GET")
 		if err != nil || resp.StatusCode != 200 || body != "done" || !resp.Close {

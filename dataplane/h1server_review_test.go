@@ -223,7 +223,7 @@ func TestH1ReviewShutdownSaysClose(t *testing.T) {
 	recv(t, arrived, "the request at the upstream")
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- gw.Shutdown(context.Background()) }()
-	waitfor.Condition(t, waitTimeout, "shutdown to start", srv.shutting.Load)
+	waitfor.Condition(t, waitTimeout, "Shutdown to close the listener", srv.draining.Load)
 	close(release)
 	resp, body, err := cc.read("GET")
 	if err != nil || resp.StatusCode != 200 || body != "done" {
