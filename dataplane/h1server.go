@@ -31,6 +31,14 @@ type h1Server struct {
 	h2err chan error    // h2.Serve's result
 
 	engine loopEngine // the event loops serving ln, under mu; nil: goroutines
+	// slots is the goroutine engine's MaxConns limit over ln, under mu;
+	// nil without one.
+	slots *slotListener
+	// acceptDone is closed when no goroutine accepts from ln any more:
+	// serve returned, or the loops took over. Shutdown waits for it, so
+	// that a connection the accept loop holds is registered before
+	// Shutdown counts the connections left.
+	acceptDone chan struct{}
 
 	mu       sync.Mutex
 	conns    map[*h1ServerConn]struct{}
@@ -63,7 +71,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 // caller configures.
 func newH1Server(g *Gateway, ln net.Listener) *h1Server {
 	return &h1Server{g: g, ln: ln, conns: map[*h1ServerConn]struct{}{}, h2err: make(chan error, 1),
-		h2: g.newServer(), h2ln: newConnListener(ln.Addr())}
+		h2: g.newServer(), h2ln: newConnListener(ln.Addr()), acceptDone: make(chan struct{})}
 }
 
 // run registers the server for Shutdown, starts the hand-off server and
@@ -82,17 +90,24 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 			s.mu.Unlock()
 			if shutting { // Shutdown ran before the engine was there to stop
 				e.stopAccepting()
-				e.closeIdle()
 			}
+			close(s.acceptDone)
 			s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "engine", EngineEpoll, "node_id", s.g.opts.NodeID)
 			e.wait()
 			return http.ErrServerClosed
 		}
 		s.g.log.Warn("event loops unavailable; serving with goroutines", "err", err)
 	}
+	defer close(s.acceptDone)
 	ln := s.ln
 	if max := s.g.opts.MaxConns; max > 0 && s.tls == nil {
-		ln = newSlotListener(ln, max) // Shutdown closes s.ln under it
+		s.mu.Lock()
+		s.slots = newSlotListener(ln, max) // Shutdown closes s.ln under it
+		if s.shutting.Load() {
+			s.slots.stopWaiting()
+		}
+		ln = s.slots
+		s.mu.Unlock()
 	}
 	s.g.log.Info("data plane listening", "addr", s.ln.Addr().String(), tlsKey, tlsValue, "node_id", s.g.opts.NodeID)
 	return s.serve(ln)
@@ -250,9 +265,11 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 	_ = s.ln.Close()
 	if engine != nil {
 		engine.stopAccepting() // the loops take in their queued clients first
+	} else if err := s.waitAcceptLoop(ctx); err != nil {
+		return err
 	}
 	s.draining.Store(true) // no listener left to reconnect into
-	if engine != nil {
+	if engine = s.loopEngine(); engine != nil {
 		engine.closeIdle()
 	}
 	s.mu.Lock()
@@ -276,6 +293,29 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// waitAcceptLoop stops the accept loop waiting for a MaxConns slot and
+// waits for it to return, having registered what it accepted.
+func (s *h1Server) waitAcceptLoop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.slots != nil {
+		s.slots.stopWaiting()
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.acceptDone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loopEngine is the event-loop engine, or nil.
+func (s *h1Server) loopEngine() loopEngine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.engine
 }
 
 // h2result is the h2c server's Serve result, ignoring the normal close
@@ -302,6 +342,9 @@ func (s *h1Server) Close() error {
 	s.shutting.Store(true)
 	s.draining.Store(true)
 	engine := s.engine
+	if s.slots != nil {
+		s.slots.stopWaiting()
+	}
 	s.mu.Unlock()
 	err := s.ln.Close()
 	if engine != nil {
@@ -373,16 +416,26 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // connections hide both.
 type slotListener struct {
 	net.Listener
-	slots chan struct{}
+	slots    chan struct{}
+	stop     chan struct{} // closed by stopWaiting
+	stopOnce sync.Once
 }
 
 func newSlotListener(ln net.Listener, max int) *slotListener {
-	return &slotListener{Listener: ln, slots: make(chan struct{}, max)}
+	return &slotListener{Listener: ln, slots: make(chan struct{}, max), stop: make(chan struct{})}
 }
+
+// stopWaiting makes Accept fail with net.ErrClosed instead of waiting
+// for a slot, which a hijacked connection may hold for long.
+func (l *slotListener) stopWaiting() { l.stopOnce.Do(func() { close(l.stop) }) }
 
 // Accept waits for a free slot, then for a connection.
 func (l *slotListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.stop:
+		return nil, net.ErrClosed
+	}
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		<-l.slots

@@ -3,6 +3,8 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -97,4 +99,75 @@ func getUntilFailure(url string, answered *atomic.Int64) error {
 		}
 		answered.Add(1)
 	}
+}
+
+// TestShutdownServesTheConnectionTheAcceptLoopHolds: a connection the
+// goroutine engine's accept loop took before the listener closed, but
+// had not registered yet when Shutdown counted the connections left, is
+// served. Shutdown used to find none, end, and leave the accept loop to
+// close it: the client, which had connected and sent its request, got
+// nothing. Here the listener holds the connection in Accept until
+// Shutdown has closed it, as a descheduled accept loop would.
+func TestShutdownServesTheConnectionTheAcceptLoopHolds(t *testing.T) {
+	g := New(Options{Engine: EngineGoroutine, Logger: slog.New(newLogSink())})
+	if err := g.Update(oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}})); err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &holdingListener{Listener: inner, held: make(chan struct{}), closed: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ln) }()
+	client := confDial(t, inner.Addr().String())
+	if err := client.write(confGet("/held")); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, ln.held, "the accept loop to take the connection")
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		shut <- g.Shutdown(ctx)
+	}()
+	resp, body, err := client.read("GET")
+	if err != nil || resp.StatusCode != 200 || body != "GET /held " {
+		t.Fatalf("the held client got %v %q, %v; want its answer", resp, body, err)
+	}
+	if err := recv(t, shut, "Shutdown"); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := recv(t, served, "Serve"); !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+	}
+}
+
+// holdingListener hands over its first connection only once it is
+// closed.
+type holdingListener struct {
+	net.Listener
+	held      chan struct{} // closed when the first connection is in hand
+	closed    chan struct{}
+	first     sync.Once
+	closeOnce sync.Once
+}
+
+func (l *holdingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	hold := false
+	l.first.Do(func() { hold = true })
+	if hold {
+		close(l.held)
+		<-l.closed
+	}
+	return nc, nil
+}
+
+func (l *holdingListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
