@@ -240,7 +240,7 @@ func endRequest(g *Gateway, rc *RequestContext, w *h1ResponseWriter) bool {
 // next request.
 func (c *evClient) finish(l *evLoop, keep bool) {
 	c.ex = nil
-	if !keep || l.s.draining.Load() {
+	if !keep { // a kept one is idle now: Shutdown closes it once draining
 		c.closing = true
 	} else {
 		c.conn.state.Store(connIdle)
@@ -364,7 +364,7 @@ func (c *evClient) handOff(l *evLoop) {
 	}
 	l.counts.handedOff.Add(1)
 	pending := append([]byte(nil), c.in[:c.n]...)
-	l.s.adopt(&replayConn{TCPConn: nc, pending: pending}, c.conn)
+	l.s.adopt(&replayConn{TCPConn: nc, pending: pending}, c.conn, false)
 }
 
 // detach takes the connection out of the loop as a *net.TCPConn; on

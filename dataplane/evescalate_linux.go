@@ -92,13 +92,13 @@ func (s *evStream) run() {
 	keep := endRequest(srv.g, x.rc, x.w)
 	s.upstream.Close()
 	conn.bw.Reset(&x.c.out) // the shell writes nowhere real any more
-	if !keep || srv.draining.Load() {
+	if !keep {
 		s.client.Close()
 		conn.state.Store(connClosed)
 		srv.remove(conn)
 		return
 	}
-	srv.adopt(&replayConn{TCPConn: s.client, pending: append(s.inPending, s.watched...)}, conn)
+	srv.adopt(&replayConn{TCPConn: s.client, pending: append(s.inPending, s.watched...)}, conn, true)
 }
 
 // watchClient reads from the client while the body streams, as the

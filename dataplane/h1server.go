@@ -213,8 +213,15 @@ func (s *h1Server) remove(c *h1ServerConn) {
 // old, the loop's record of it.
 // It is registered even during Shutdown, which waits for it as it waited
 // for old: the request it carries is answered (with Connection: close).
-func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn) {
+// kept says nc is between two requests of a kept connection (its last
+// answer was streamed): it is idle, not new, so it gets IdleTimeout and
+// Shutdown closes it at once, not after h1NewConnGrace.
+func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn, kept bool) {
 	c := newH1ServerConn(s, nc)
+	if kept {
+		c.kept = true
+		c.state.Store(connIdle)
+	}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()

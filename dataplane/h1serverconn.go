@@ -62,6 +62,7 @@ type h1ServerConn struct {
 	nc       net.Conn // what the server reads and writes: raw, or TLS over it
 	remote   string
 	tlsState *tls.ConnectionState // nil on a plain connection
+	kept     bool                 // adopted between two requests: no first-request checks
 	state    atomic.Int32
 	accepted time.Time
 	lr       limitedReader
@@ -126,15 +127,17 @@ func (c *h1ServerConn) serve() {
 		c.bufs.bw.Reset(c.nc)
 	}
 	c.br, c.bw = c.bufs.br, c.bufs.bw
-	// A new connection gets ReadHeaderTimeout for its first request line,
-	// not IdleTimeout: a silent client must not hold it for long.
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.ReadHeaderTimeout))
-	if h2, err := c.isH2(); err != nil {
-		return
-	} else if h2 && c.srv.tls == nil {
-		hijacked = c.srv.handOffH2(c.nc, c.br) // the buffers go with it
-		c.bufs = nil
-		return
+	if !c.kept {
+		// A new connection gets ReadHeaderTimeout for its first request
+		// line, not IdleTimeout: a silent client must not hold it for long.
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.ReadHeaderTimeout))
+		if h2, err := c.isH2(); err != nil {
+			return
+		} else if h2 && c.srv.tls == nil {
+			hijacked = c.srv.handOffH2(c.nc, c.br) // the buffers go with it
+			c.bufs = nil
+			return
+		}
 	}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.watch.init(c)
@@ -144,7 +147,7 @@ func (c *h1ServerConn) serve() {
 			hijacked = true
 			return
 		}
-		if !keep || c.srv.draining.Load() {
+		if !keep { // a kept one is idle now: Shutdown closes it once draining
 			return
 		}
 	}
