@@ -258,7 +258,8 @@ func (s *h1Server) handshake(nc net.Conn) (conn *tls.Conn, handed bool, err erro
 }
 
 // Shutdown stops accepting, closes idle connections as they become idle,
-// and waits for the others to finish their request. Hijacked (upgraded)
+// and waits for the others to finish their request; then it shuts the
+// HTTP/2 server down (GOAWAY, and its streams finish). Hijacked (upgraded)
 // connections are not waited for, as with net/http. If ctx ends first it
 // returns ctx's error; the caller then calls Close.
 func (s *h1Server) Shutdown(ctx context.Context) error {
@@ -285,16 +286,17 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 		close(s.done)
 	}
 	s.mu.Unlock()
-	_ = s.h2ln.Close() // in case h2.Serve has not taken it yet
-	h2done := make(chan error, 1)
-	go func() { h2done <- s.h2.Shutdown(ctx) }()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		s.closeIdle()
 		select {
 		case <-s.done:
-			return errors.Join(<-h2done, s.h2result())
+			// Only now: a connection accepted before the listener closed
+			// may still turn out to speak HTTP/2 (ALPN, or the h2c
+			// preface), and is handed over through h2ln.
+			_ = s.h2ln.Close()
+			return errors.Join(s.h2.Shutdown(ctx), s.h2result())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
