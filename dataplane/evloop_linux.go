@@ -559,15 +559,10 @@ func (l *evLoop) stopAccepting() {
 // restarted gracefully (make chaos). Each is served one request, answered
 // with Connection: close.
 func (l *evLoop) drainBacklog() {
-	for {
-		fd, sa, err := syscall.Accept4(l.lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if err != nil {
-			return
-		}
-		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	acceptWaiting(l.lfd, func(fd int, sa syscall.Sockaddr) {
 		l.load.Add(1)
 		l.openClient(fd, sockaddrString(sa))
-	}
+	})
 }
 
 // hasIncoming reports whether connections delivered to the loop wait to
