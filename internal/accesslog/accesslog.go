@@ -1,9 +1,9 @@
 // Package accesslog writes the data plane's access log without blocking
-// the request path: records go into a bounded queue that one goroutine
-// drains, writing a JSON line per request (the line slog's JSONHandler
-// writes, or any slog.Handler's output). When the queue is full a record
-// is dropped and counted rather than waited for. Close writes out what is
-// queued.
+// the request path: a JSON line per request (the line slog's JSONHandler
+// writes) is encoded into a buffer that one goroutine writes out
+// (lines.go); for any other slog.Handler, records go into a bounded queue
+// that one goroutine drains. When the queue is full, records are dropped
+// and counted rather than waited for. Close writes out what is held.
 package accesslog
 
 import (
@@ -26,13 +26,9 @@ var errNoDestination = errors.New("access log: no destination")
 // DefaultQueueSize is how many records may wait to be written.
 const DefaultQueueSize = 4096
 
-// Line batches: a batch written to stdout or stderr stays within
-// PIPE_BUF, so that other writers to the same pipe (the node's own log)
-// never tear a line; a file gets bigger batches.
-const (
-	pipeBatch = 4096
-	fileBatch = 64 << 10
-)
+// pipeBatch is the largest write to a pipe: within PIPE_BUF, so that
+// other writers to the same pipe (the node's own log) never tear a line.
+const pipeBatch = 4096
 
 // Options configures a Log.
 type Options struct {
@@ -40,18 +36,18 @@ type Options struct {
 	// 400 that are logged; errors (status >= 400) always are.
 	Sample float64
 	// QueueSize bounds the records waiting to be written
-	// (DefaultQueueSize if 0).
+	// (DefaultQueueSize if 0); for JSON lines, the bound is QueueSize
+	// times 512 bytes of lines.
 	QueueSize int
 }
 
 // Log is an asynchronous access log; it implements dataplane.AccessLogger.
 type Log struct {
-	handler slog.Handler // nil when enc writes JSON lines to out
-	enc     *lineEncoder
-	out     *batchWriter // nil when handler writes on its own
+	handler slog.Handler // with queue: records for a handler (New)
+	queue   chan dataplane.AccessRecord
+	lines   *lineBuffers // or: JSON lines (Open, NewJSON)
 	closer  io.Closer    // the file to close; nil for stdout, stderr
 	sample  float64
-	queue   chan dataplane.AccessRecord
 	dropped atomic.Uint64
 	closed  atomic.Bool
 	stop    chan struct{}
@@ -64,19 +60,20 @@ var _ dataplane.AccessLogger = (*Log)(nil)
 // New returns a Log that writes records through h, as JSON or whatever h
 // makes of them, and starts its writer goroutine.
 func New(h slog.Handler, opts Options) *Log {
-	l := newLog(opts)
+	l := newLog(&opts)
 	l.handler = h
+	l.queue = make(chan dataplane.AccessRecord, opts.QueueSize)
 	go l.run()
 	return l
 }
 
-// newLog returns a Log without a destination or writer goroutine.
-func newLog(opts Options) *Log {
+// newLog returns a Log without a destination or writer goroutine, with
+// opts' zero values defaulted.
+func newLog(opts *Options) *Log {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
 	}
-	return &Log{sample: opts.Sample, queue: make(chan dataplane.AccessRecord, opts.QueueSize),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	return &Log{sample: opts.Sample, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Open returns a Log of JSON lines written to dest: "stdout", "stderr" or
@@ -84,50 +81,64 @@ func newLog(opts Options) *Log {
 // every line. "off" returns nil and no error. The lines are those of
 // slog.NewJSONHandler(dest).WithAttrs(attrs), encoded directly.
 func Open(dest string, opts Options, attrs ...slog.Attr) (*Log, error) {
-	var w io.Writer
+	var f *os.File
 	var closer io.Closer
-	batch := pipeBatch
 	switch dest {
 	case "off":
 		return nil, nil
 	case "":
 		return nil, errNoDestination
 	case "stdout":
-		w = os.Stdout
+		f = os.Stdout
 	case "stderr":
-		w = os.Stderr
+		f = os.Stderr
 	default:
-		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
+		var err error
+		if f, err = os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err != nil {
 			return nil, fmt.Errorf("access log: %w", err)
 		}
-		w, closer, batch = f, f, fileBatch
+		closer = f
 	}
-	l := newJSON(w, batch, opts, attrs)
+	batch := pipeBatch
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		batch = 0 // a write to a regular file is not torn by another's: no limit
+	}
+	l := newJSON(f, batch, opts, attrs)
 	l.closer = closer
-	go l.run()
+	go l.runLines()
 	return l, nil
 }
 
-// NewJSON returns a Log of JSON lines written to w in batches of whole
+// NewJSON returns a Log of JSON lines written to w in writes of whole
 // lines (of at most 4 KiB, unless one line is longer), with attrs added
 // to every line, and starts its writer goroutine.
 func NewJSON(w io.Writer, opts Options, attrs ...slog.Attr) *Log {
 	l := newJSON(w, pipeBatch, opts, attrs)
-	go l.run()
+	go l.runLines()
 	return l
 }
 
-func newJSON(w io.Writer, batch int, opts Options, attrs []slog.Attr) *Log {
-	l := newLog(opts)
-	l.enc, l.out = newLineEncoder(attrs), &batchWriter{w: w, max: batch}
+func newJSON(w io.Writer, maxWrite int, opts Options, attrs []slog.Attr) *Log {
+	l := newLog(&opts)
+	l.lines = newLineBuffers(w, maxWrite, opts.QueueSize, attrs)
+	l.lines.dropped, l.lines.closed = &l.dropped, &l.closed
 	return l
 }
 
-// LogAccess queues a copy of rec, unless it is sampled out, the queue is
-// full (then it counts a drop) or the Log is closed. It never blocks.
+// runLines runs the writer of a JSON-lines Log until Close.
+func (l *Log) runLines() {
+	defer close(l.done)
+	l.lines.run(l.stop)
+}
+
+// LogAccess logs rec, unless it is sampled out, the queue is full (then
+// it counts a drop) or the Log is closed. It never blocks on the writer.
 func (l *Log) LogAccess(rec *dataplane.AccessRecord) {
 	if rec.Status < 400 && l.sample < 1 && (l.sample <= 0 || rand.Float64() >= l.sample) {
+		return
+	}
+	if l.lines != nil {
+		l.lines.add(rec)
 		return
 	}
 	if l.closed.Load() {
@@ -153,8 +164,8 @@ func (l *Log) Close() error {
 		l.closed.Store(true)
 		close(l.stop)
 		<-l.done
-		if l.out != nil {
-			err = l.out.err
+		if l.lines != nil {
+			err = l.lines.err
 		}
 		if l.closer != nil {
 			err = errors.Join(err, l.closer.Close())
@@ -163,17 +174,17 @@ func (l *Log) Close() error {
 	return err
 }
 
-// batchDelay is how long the writer lets records gather after writing a
-// batch, so that requests hand records to a buffer instead of waking the
-// writer one by one. It bounds how late a line is written. At 2,000 req/s
-// 10 ms (against 1 ms) took the gateway from 6.2 to 5.1 context switches
-// and from 265 to 226 µs of CPU per request; the queue (DefaultQueueSize)
-// holds 10 ms of 400k req/s.
+// batchDelay is how long the writer lets records gather for a handler
+// after handing it a batch, so that requests hand records to the queue
+// instead of waking the writer one by one. It bounds how late a line is
+// written. At 2,000 req/s 10 ms (against 1 ms) took the gateway from 6.2
+// to 5.1 context switches and from 265 to 226 µs of CPU per request; the
+// queue (DefaultQueueSize) holds 10 ms of 400k req/s.
 const batchDelay = 10 * time.Millisecond
 
-// run writes what is queued, flushes, lets the next records gather for
-// batchDelay, and so on until Close, which it answers by writing out the
-// queue.
+// run hands what is queued to the handler, lets the next records gather
+// for batchDelay, and so on until Close, which it answers by handing over
+// the queue.
 func (l *Log) run() {
 	defer close(l.done)
 	pause := time.NewTimer(batchDelay)
@@ -181,68 +192,30 @@ func (l *Log) run() {
 	for {
 		select {
 		case rec := <-l.queue:
-			l.write(&rec)
-			l.writeQueued()
+			l.handle(&rec)
+			l.handleQueued()
 		case <-l.stop:
-			l.writeQueued()
+			l.handleQueued()
 			return
 		}
 		pause.Reset(batchDelay)
 		select {
 		case <-pause.C:
 		case <-l.stop:
-			l.writeQueued()
+			l.handleQueued()
 			return
 		}
 	}
 }
 
-// writeQueued writes the records queued now and flushes the batch.
-func (l *Log) writeQueued() {
+// handleQueued hands the records queued now to the handler.
+func (l *Log) handleQueued() {
 	for range len(l.queue) {
 		rec := <-l.queue
-		l.write(&rec)
+		l.handle(&rec)
 	}
-	l.flush()
 }
 
-func (l *Log) write(rec *dataplane.AccessRecord) {
-	if l.enc != nil {
-		_, _ = l.out.Write(l.enc.encode(rec))
-		return
-	}
+func (l *Log) handle(rec *dataplane.AccessRecord) {
 	_ = l.handler.Handle(context.Background(), rec.Record())
-}
-
-func (l *Log) flush() {
-	if l.out != nil {
-		l.out.flush()
-	}
-}
-
-// batchWriter gathers whole lines (each Write is one) and writes them in batches of at most max bytes, so a line is
-// never split across writes. Only the Log's goroutine uses it.
-type batchWriter struct {
-	w   io.Writer
-	max int
-	buf []byte
-	err error // the first write error
-}
-
-func (b *batchWriter) Write(p []byte) (int, error) {
-	if len(b.buf) > 0 && len(b.buf)+len(p) > b.max {
-		b.flush()
-	}
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *batchWriter) flush() {
-	if len(b.buf) == 0 {
-		return
-	}
-	if _, err := b.w.Write(b.buf); err != nil && b.err == nil {
-		b.err = fmt.Errorf("access log: %w", err)
-	}
-	b.buf = b.buf[:0]
 }

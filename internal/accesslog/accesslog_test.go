@@ -166,14 +166,11 @@ func (w *writes) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestBatchesNeverSplitALine(t *testing.T) {
+func TestWritesNeverSplitALine(t *testing.T) {
 	var w writes
-	b := &batchWriter{w: &w, max: pipeBatch}
+	b := newLineBuffers(&w, pipeBatch, DefaultQueueSize, nil)
 	line := strings.Repeat("x", 1500) + "\n"
-	for range 10 {
-		b.Write([]byte(line))
-	}
-	b.flush()
+	b.write(chunk{b: []byte(strings.Repeat(line, 10)), lines: 10})
 	total := 0
 	for _, p := range w {
 		if len(p) > pipeBatch || len(p)%len(line) != 0 {
@@ -183,5 +180,103 @@ func TestBatchesNeverSplitALine(t *testing.T) {
 	}
 	if total != 10*len(line) || len(w) != 5 {
 		t.Errorf("%d writes of %d bytes, want 5 of 2 lines", len(w), total)
+	}
+	w = nil
+	long := strings.Repeat("y", 5000) + "\n"
+	b.write(chunk{b: []byte(line + long + line), lines: 3})
+	if len(w) != 3 || string(w[1]) != long {
+		t.Errorf("a line longer than a write: %d writes", len(w))
+	}
+}
+
+// syncWriter is a Writer the test can read while the Log writes to it.
+type syncWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	block chan struct{} // when set, Write waits for it to close
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	if w.block != nil {
+		<-w.block
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) lines() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return bytes.Count(w.buf.Bytes(), []byte("\n"))
+}
+
+// TestQuietLinesAreWrittenWithoutClose: a line that fills no buffer is
+// written within about flushEvery, and so is one logged after a quiet
+// spell.
+func TestQuietLinesAreWrittenWithoutClose(t *testing.T) {
+	w := &syncWriter{}
+	l := NewJSON(w, Options{Sample: 1})
+	defer l.Close()
+	for want := 1; want <= 3; want++ {
+		l.LogAccess(record(200, "x"))
+		deadline := time.Now().Add(5 * time.Second)
+		for w.lines() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d lines written after 5 s, want %d", w.lines(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// TestFullBuffersDropInsteadOfBlocking: with the writer stuck, logging
+// goes on without blocking, and every line is written or counted dropped.
+func TestFullBuffersDropInsteadOfBlocking(t *testing.T) {
+	w := &syncWriter{block: make(chan struct{})}
+	l := NewJSON(w, Options{Sample: 1, QueueSize: 1})
+	const n = 20000 // about 3 MB of lines: far past two 64 KiB buffers
+	done := make(chan struct{})
+	go func() {
+		for range n {
+			l.LogAccess(record(200, "x"))
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("LogAccess blocked on a stuck writer")
+	}
+	if l.Dropped() == 0 {
+		t.Error("nothing dropped with a stuck writer")
+	}
+	close(w.block)
+	l.Close()
+	if got := uint64(w.lines()) + l.Dropped(); got != n {
+		t.Errorf("written %d + dropped %d != %d", w.lines(), l.Dropped(), n)
+	}
+}
+
+// TestLinesRacingCloseAreWrittenOrCounted: records logged while Close
+// runs are each written or counted dropped, never lost.
+func TestLinesRacingCloseAreWrittenOrCounted(t *testing.T) {
+	w := &syncWriter{}
+	l := NewJSON(w, Options{Sample: 1})
+	const writers, each = 4, 5000
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				l.LogAccess(record(200, "x"))
+			}
+		}()
+	}
+	l.Close()
+	wg.Wait()
+	if got := uint64(w.lines()) + l.Dropped(); got != writers*each {
+		t.Errorf("written %d + dropped %d != %d", w.lines(), l.Dropped(), writers*each)
 	}
 }

@@ -30,7 +30,13 @@ func newLineEncoder(attrs []slog.Attr) *lineEncoder {
 
 // encode returns rec's line; it is valid until the next call.
 func (e *lineEncoder) encode(rec *dataplane.AccessRecord) []byte {
-	b := append(e.line[:0], '{')
+	e.line = e.appendLine(e.line[:0], rec)
+	return e.line
+}
+
+// appendLine appends rec's line, newline included, to b.
+func (e *lineEncoder) appendLine(b []byte, rec *dataplane.AccessRecord) []byte {
+	b = append(b, '{')
 	if !rec.Time.IsZero() { // as slog, which leaves a zero time out
 		b = append(b, `"time":"`...)
 		b = rec.Time.AppendFormat(b, time.RFC3339Nano)
@@ -42,9 +48,7 @@ func (e *lineEncoder) encode(rec *dataplane.AccessRecord) []byte {
 	for _, a := range e.attrs {
 		b = appendAttr(append(b, ','), a)
 	}
-	b = append(b, "}\n"...)
-	e.line = b
-	return b
+	return append(b, "}\n"...)
 }
 
 // appendAttr appends "key":value as slog's JSONHandler formats it.
