@@ -16,7 +16,7 @@ import (
 )
 
 // The event-loop engine (Options.Engine "epoll") serves plain HTTP/1.1 the
-// way nginx does: one loop per CPU, each on its own locked OS thread,
+// way nginx does: one loop per CPU, each a goroutine that
 // waits in epoll_wait for every socket it owns, client and upstream alike,
 // and reads a socket only when the kernel says it is readable. A request
 // costs no goroutine switch, no empty read and no wake-up of another
@@ -321,8 +321,13 @@ func (l *evLoop) post(f func()) bool {
 // run is the loop: wait, handle what is ready, run posted tasks, check
 // deadlines, until the listener is closed and no client is left.
 func (l *evLoop) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// The loop's goroutine is not locked to its thread. It would keep its
+	// P without that, since it never blocks in the scheduler, and locking
+	// made each yield (evYieldEvery) a hand-off between threads: the
+	// thread stopped, another one took the goroutine off the run queue
+	// and woke the locked thread to run it, about five futex calls a
+	// yield. Measured at 2,000 req/s: futex calls from 1,300 to 530 a
+	// second, and CPU per request 111 to 104 µs (median of five rounds).
 	defer close(l.exited)
 	l.openRing()
 	defer l.closeRing()

@@ -41,8 +41,8 @@ type evSender interface {
 // that queues more submits early.
 const evRingSize = 512
 
-// openRing sets up the loop's ring, on the loop's locked thread (the ring
-// takes one issuer). Without io_uring the loop sends with sendto.
+// openRing sets up the loop's ring. Without io_uring the loop sends with
+// sendto.
 func (l *evLoop) openRing() {
 	if l.g.opts.DisableIOURing {
 		return

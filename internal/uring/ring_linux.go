@@ -1,7 +1,7 @@
 //go:build linux
 
-// Package uring is a minimal io_uring ring for one goroutine on a locked
-// OS thread: it queues socket sends and receives and submits them in one
+// Package uring is a minimal io_uring ring for one goroutine (on any
+// thread, one call at a time): it queues socket sends and receives and submits them in one
 // system call. It exists because a system call is expensive on the bench
 // machine (about 1 µs for getppid: the kernel isolates its page tables
 // from user space, without PCID), so that batching the sends and receives
@@ -30,8 +30,7 @@ const (
 
 	featSingleMmap = 1 << 0
 
-	setupSingleIssuer = 1 << 12
-	setupCoopTaskrun  = 1 << 8
+	setupCoopTaskrun = 1 << 8
 
 	enterGetEvents = 1 << 0
 
@@ -104,11 +103,13 @@ type Ring struct {
 	keep    [][]byte
 }
 
-// New sets up a ring of the given number of entries (a power of two). It
-// must be called on the locked OS thread that will submit to the ring.
+// New sets up a ring of the given number of entries (a power of two).
+// The ring is not tied to a thread (no IORING_SETUP_SINGLE_ISSUER): its
+// goroutine may move between threads, though only one may use it at a
+// time.
 func New(entries uint32) (*Ring, error) {
 	var p params
-	p.flags = setupSingleIssuer | setupCoopTaskrun
+	p.flags = setupCoopTaskrun
 	fd, _, errno := syscall.RawSyscall(sysSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno == syscall.EINVAL { // an older kernel without the flags
 		p = params{}
