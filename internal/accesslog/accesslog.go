@@ -45,6 +45,10 @@ type Options struct {
 type Log struct {
 	handler slog.Handler // with queue: records for a handler (New)
 	queue   chan dataplane.AccessRecord
+	// sending is held, shared, across LogAccess's check of closed and its
+	// send to queue, and by Close to set closed: a record is then either
+	// queued before Close drains the queue, or counted as dropped.
+	sending sync.RWMutex
 	lines   *lineBuffers // or: JSON lines (Open, NewJSON)
 	closer  io.Closer    // the file to close; nil for stdout, stderr
 	sample  float64
@@ -141,6 +145,8 @@ func (l *Log) LogAccess(rec *dataplane.AccessRecord) {
 		l.lines.add(rec)
 		return
 	}
+	l.sending.RLock()
+	defer l.sending.RUnlock()
 	if l.closed.Load() {
 		l.dropped.Add(1)
 		return
@@ -161,7 +167,9 @@ func (l *Log) Dropped() uint64 { return l.dropped.Load() }
 func (l *Log) Close() error {
 	var err error
 	l.once.Do(func() {
+		l.sending.Lock()
 		l.closed.Store(true)
+		l.sending.Unlock()
 		close(l.stop)
 		<-l.done
 		if l.lines != nil {
