@@ -66,6 +66,7 @@ type evLoop struct {
 	now     time.Time
 	scanned time.Time
 	yielded time.Time // when the loop last yielded (evYieldEvery)
+	quiet   bool      // the last wait timed out: the next one parks (evpark_linux.go)
 	exited  chan struct{}
 
 	mu       sync.Mutex
@@ -88,6 +89,7 @@ type evCounts struct {
 	served    atomic.Uint64 // answered on the loop
 	handedOff atomic.Uint64 // connections given to the goroutine server
 	streamed  atomic.Uint64 // responses streamed by a goroutine (escalate)
+	parked    atomic.Uint64 // waits parked in the netpoller (park)
 }
 
 // loopCounts sums the counts of every event loop of g, for tests.
@@ -198,6 +200,10 @@ func newEvLoop(s *h1Server, tl *net.TCPListener) (*evLoop, error) {
 	var err error
 	if l.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	if err := syscall.SetNonblock(l.epfd, true); err != nil { // for park's netpoller registration
+		l.release()
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
 	}
 	if l.lfd, err = dupListener(tl); err != nil {
 		l.release()
@@ -345,8 +351,14 @@ func (l *evLoop) run() {
 		if busy {
 			n = pollNow(l.epfd, events)
 		}
-		if n == 0 {
-			n, err = syscall.EpollWait(l.epfd, events, int(evScanEvery/time.Millisecond))
+		switch {
+		case n > 0:
+		case l.quiet:
+			n, err = l.park(events)
+			l.quiet = n == 0 && err == nil
+		default:
+			n, err = l.block(events)
+			l.quiet = n == 0 && err == nil
 		}
 		if err != nil && err != syscall.EINTR {
 			l.g.log.Error("event loop: epoll_wait failed", "err", err)
