@@ -172,19 +172,15 @@ func (b *lineBuffers) flush() int {
 	if b.lines > 0 {
 		c = b.take()
 	}
+	older := len(b.full) // exact: buffers are queued under b.mu
 	b.mu.Unlock()
-	b.writeQueued() // every buffer queued before the take
+	for range older { // not those queued since the take: their lines are newer
+		b.write(<-b.full)
+	}
 	if c.lines > 0 {
 		b.write(c)
 	}
 	return c.lines
-}
-
-// writeQueued writes the full buffers queued now.
-func (b *lineBuffers) writeQueued() {
-	for range len(b.full) {
-		b.write(<-b.full)
-	}
 }
 
 // write writes c's lines, in writes of at most b.max bytes of whole lines
