@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/dataplane"
+	"github.com/tollgate/tollgate/internal/waitfor"
 )
 
 func record(status int, id string) *dataplane.AccessRecord {
@@ -227,13 +229,7 @@ func TestQuietLinesAreWrittenWithoutClose(t *testing.T) {
 	defer l.Close()
 	for want := 1; want <= 3; want++ {
 		l.LogAccess(record(200, "x"))
-		deadline := time.Now().Add(5 * time.Second)
-		for w.lines() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d lines written after 5 s, want %d", w.lines(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitfor.Condition(t, 5*time.Second, fmt.Sprintf("%d lines written", want), func() bool { return w.lines() >= want })
 	}
 }
 
