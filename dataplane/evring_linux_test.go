@@ -68,19 +68,7 @@ func TestRingCarriesTheLoopsSends(t *testing.T) {
 				conns[i] = confDial(t, gw.addr)
 			}
 			for round := range 25 {
-				for i, cc := range conns {
-					path := fmt.Sprintf("/c%d/r%d", i, round)
-					if err := cc.write(confGet(path)); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for i, cc := range conns {
-					want := fmt.Sprintf("GET /c%d/r%d ", i, round)
-					resp, body, err := cc.read("GET")
-					if err != nil || resp.StatusCode != 200 || body != want {
-						t.Fatalf("conn %d round %d: %v %q, want %q", i, round, err, body, want)
-					}
-				}
+				answerEach(t, conns, round)
 			}
 			if served, _, _ := gw.loopCounts(); served < 100 {
 				t.Errorf("%d requests served on the loops, want 100", served)
@@ -136,5 +124,23 @@ func TestRingClientsVanishingMidAnswer(t *testing.T) {
 	resp, body := gw.get(t, "/after")
 	if resp.StatusCode != 200 || string(body) != evBigBody {
 		t.Fatalf("after the resets: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}
+
+// answerEach sends a GET on every connection, then checks each answer:
+// the loops serve the sends of one pass together.
+func answerEach(t *testing.T, conns []*confConn, round int) {
+	t.Helper()
+	for i, cc := range conns {
+		if err := cc.write(confGet(fmt.Sprintf("/c%d/r%d", i, round))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, cc := range conns {
+		want := fmt.Sprintf("GET /c%d/r%d ", i, round)
+		resp, body, err := cc.read("GET")
+		if err != nil || resp.StatusCode != 200 || body != want {
+			t.Fatalf("conn %d round %d: %v %q, want %q", i, round, err, body, want)
+		}
 	}
 }

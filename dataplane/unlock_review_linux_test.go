@@ -99,18 +99,7 @@ func TestReviewLoopsMoveBetweenThreads(t *testing.T) {
 	deadline := time.Now().Add(waitTimeout)
 	for round := 0; ; round++ {
 		onFreshThread(func() {}) // one thread fewer for the runtime
-		for i, cc := range conns {
-			if err := cc.write(confGet(fmt.Sprintf("/c%d/r%d", i, round))); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i, cc := range conns {
-			want := fmt.Sprintf("GET /c%d/r%d ", i, round)
-			resp, body, err := cc.read("GET")
-			if err != nil || resp.StatusCode != 200 || body != want {
-				t.Fatalf("conn %d round %d: %v %q, want %q", i, round, err, body, want)
-			}
-		}
+		answerEach(t, conns, round)
 		moved := true
 		for i, l := range loops {
 			onLoop(t, l, func() {
