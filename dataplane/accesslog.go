@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,11 @@ func (r *AccessRecord) GatewayTime() time.Duration {
 
 // ClientIP is the address part of RemoteAddr.
 func (r *AccessRecord) ClientIP() string {
+	// The common case, ipv4:port, without SplitHostPort's general parse.
+	if i := strings.IndexByte(r.RemoteAddr, ':'); i > 0 && strings.LastIndexByte(r.RemoteAddr, ':') == i &&
+		r.RemoteAddr[0] != '[' && i < len(r.RemoteAddr)-1 {
+		return r.RemoteAddr[:i]
+	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return ip
 	}
@@ -64,6 +70,8 @@ func (r *AccessRecord) ClientIP() string {
 // upstream time (whole microseconds: slog formats floats through
 // encoding/json, which allocates), upstream target, route, service and
 // client IP; consumer, cache, reason, attempts and error only when set.
+// The access log's own encoder (internal/accesslog) writes the same
+// fields without building attributes; change the two together.
 func (r *AccessRecord) AppendAttrs(dst []slog.Attr) []slog.Attr {
 	var trace [32]byte
 	hex.Encode(trace[:], r.TraceID[:])
