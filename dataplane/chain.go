@@ -30,7 +30,9 @@ type InlinePolicy interface {
 	Policy
 	// Before does the policy's work on rc and reports whether the request
 	// goes on; when it returns false the policy has answered the request
-	// (with rc.Reject).
+	// (with rc.Reject). It must not keep rc, rc.Request or its Header
+	// once it returns: the event loop reuses them for the connection's
+	// next request.
 	Before(rc *RequestContext) bool
 }
 

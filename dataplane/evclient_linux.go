@@ -23,6 +23,7 @@ type evClient struct {
 	out      evOutput
 	conn     *h1ServerConn // its response writer, state and place in the server's set
 	ex       *evExchange   // the request in flight; nil between requests
+	req      parsedRequest // the request being served, reused for the next one
 	deadline time.Time     // for the next request's head; zero during an exchange
 	closing  bool          // close once out is written
 	events   uint32        // the events registered
@@ -177,7 +178,7 @@ func (c *evClient) gone(l *evLoop) {
 func (c *evClient) serve(l *evLoop) {
 	for c.ex == nil && !c.out.pending() && !c.closing && !c.closed && c.n > 0 {
 		limit := serverHeaderLimit(l.g.opts.MaxHeaderBytes)
-		req, end, ok := parseBufferedRequest(c.in[:c.n], limit)
+		req, end, ok := parseRequestInto(c.in[:c.n], limit, &c.req)
 		if !ok && headEnd(c.in[:c.n]) < 0 && c.n <= limit && c.in[0] != '\r' && c.in[0] != '\n' {
 			return // the head is not whole yet
 		}

@@ -91,18 +91,22 @@ func parseHeaderFields(fields string) (http.Header, error) {
 // canonical form; "" for none) out of the header: it returns its first
 // value and how many there were. A folded aside field is refused.
 func parseFields(fields, aside string) (h http.Header, asideValue string, asides int, err error) {
-	return parseFieldsInto(fields, aside, nil)
+	return parseFieldsInto(fields, aside, nil, nil)
 }
 
 // parseFieldsInto is parseFields that keeps the values in scratch when
-// they fit.
-func parseFieldsInto(fields, aside string, scratch []string) (h http.Header, asideValue string, asides int, err error) {
+// they fit, and the fields in into (which must be empty) unless it is
+// nil.
+func parseFieldsInto(fields, aside string, scratch []string, into http.Header) (h http.Header, asideValue string, asides int, err error) {
 	detach := len(fields) > maxPinnedHead
 	n := min(strings.Count(fields, "\n")-1, maxFieldsHint)
-	if n <= 0 {
-		return make(http.Header), "", 0, nil
+	h = into
+	if h == nil {
+		h = make(http.Header, max(n, 0))
 	}
-	h = make(http.Header, n)
+	if n <= 0 {
+		return h, "", 0, nil
+	}
 	var strs []string // one array for the values, unless a dropped one could pin it
 	switch {
 	case detach:

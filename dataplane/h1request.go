@@ -26,23 +26,30 @@ func readBufferedRequest(br *bufio.Reader, max int) (req *http.Request, ok bool)
 // parseBufferedRequest is readBufferedRequest on the bytes of buf: it
 // returns the request and the length of its head, or ok false.
 func parseBufferedRequest(buf []byte, max int) (req *http.Request, end int, ok bool) {
+	return parseRequestInto(buf, max, new(parsedRequest))
+}
+
+// parseRequestInto is parseBufferedRequest into p, which it resets
+// first: the request it returns is p's, valid until p is reused.
+func parseRequestInto(buf []byte, max int, p *parsedRequest) (req *http.Request, end int, ok bool) {
 	end = headEnd(buf)
 	if end < 0 || end > max {
 		return nil, 0, false
 	}
 	head := string(buf[:end])
 	line, fields := headLine(head)
-	p := &parsedRequest{}
+	p.reset()
 	req = &p.req
 	if !parseRequestLine(line, req, &p.url) {
 		return nil, 0, false
 	}
 	// The Host field is kept out of the header, as http.ReadRequest does:
 	// it is req.Host.
-	h, host, hosts, err := parseFieldsInto(fields, "Host", p.values[:])
+	h, host, hosts, err := parseFieldsInto(fields, "Host", p.values[:], p.header)
 	if err != nil || hasBodyFraming(h) || hosts > 1 {
 		return nil, 0, false
 	}
+	p.header = h
 	req.Header = h
 	req.Host = req.URL.Host
 	if req.Host == "" {
@@ -54,13 +61,22 @@ func parseBufferedRequest(buf []byte, max int) (req *http.Request, end int, ok b
 	return req, end, true
 }
 
-// parsedRequest is what parsing a request allocates besides its head and
-// header map, in one allocation: the request, its URL, and the values of
-// its first fields.
+// parsedRequest is what parsing a request allocates besides its head, in
+// one allocation: the request, its URL, the values of its first fields,
+// and the header map, which a reused parsedRequest keeps (emptied) for
+// the next request.
 type parsedRequest struct {
 	req    http.Request
 	url    url.URL
 	values [12]string
+	header http.Header
+}
+
+// reset empties p for the next request, keeping its header map.
+func (p *parsedRequest) reset() {
+	h := p.header
+	clear(h)
+	*p = parsedRequest{header: h}
 }
 
 // headEnd returns the length of the head at the start of buf, up to and
