@@ -400,7 +400,7 @@ type evRoute struct {
 // plain-HTTP service whose targets are IP addresses; and the gateway's own
 // answers for no config, no route and oversized headers.
 func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
-	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || checkRequest(req) != nil {
+	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || checkRequestHost(req) != nil {
 		return evRoute{}, false
 	}
 	snap := l.g.snap.Load()

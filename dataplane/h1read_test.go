@@ -338,6 +338,8 @@ func FuzzRequestHead(f *testing.F) {
 		"GET /a? HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /a?? HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /it's(1)!*\x80 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\nY\x01: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX: tab\there and\x80\xff high\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -371,6 +373,14 @@ func FuzzRequestHead(f *testing.F) {
 			t.Fatalf("%q: read without a body, http.ReadRequest has one", raw)
 		case string(rest) != string(wantRest):
 			t.Fatalf("%q: left %q, http.ReadRequest %q", raw, rest, wantRest)
+		}
+		// The event loop checks a parsed request with checkRequestHost
+		// only: the parser must have refused what the rest of
+		// checkRequest refuses.
+		if checkRequestHost(req) == nil && len(req.Header["Expect"]) == 0 {
+			if err := checkRequest(req); err != nil {
+				t.Fatalf("%q: parsed and its host passes, but checkRequest refuses: %v", raw, err)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -94,6 +95,13 @@ func relayField(line string) (name, value string, ok bool) {
 	return name, value, canonical && valid && validFieldValue(value)
 }
 
+// splitField splits a field line of a head that scanResponseHead
+// accepted, without checking it again.
+func splitField(line string) (name, value string) {
+	colon := strings.IndexByte(line, ':')
+	return line[:colon], trimOWS(line[colon+1:])
+}
+
 // addConnTokens reads a Connection value: close or keep-alive; a field
 // name it lists takes the general path, which removes that field.
 func (rh *relayHead) addConnTokens(value string, keepAlive *bool) bool {
@@ -140,23 +148,6 @@ func relayableFields(h http.Header) bool {
 	return true
 }
 
-// hasField reports whether the upstream head sends a field named k
-// (canonical, as scanResponseHead requires its names to be) that reaches
-// the client.
-func hasField(head, k string) bool {
-	_, fields := headLine(head)
-	for {
-		var line string
-		line, fields = headLine(fields)
-		if line == "" {
-			return false
-		}
-		if name, _, _ := relayField(line); name == k && !dropped(name) {
-			return true
-		}
-	}
-}
-
 // appendRelayedHead appends the head the client gets for head, checked
 // by scanResponseHead: the status line, the upstream's end-to-end fields
 // as they came, a Date if it sent none, the fields a policy set (see
@@ -169,6 +160,8 @@ func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string,
 		dst = append(dst, httpDate()...)
 		dst = append(dst, "\r\n"...)
 	}
+	var names [16]string // the upstream's field names, so that its fields win
+	relayed := names[:0]
 	_, fields := headLine(head)
 	for {
 		var line string
@@ -176,17 +169,18 @@ func appendRelayedHead(dst []byte, head string, rh *relayHead, requestID string,
 		if line == "" {
 			break
 		}
-		name, value, _ := relayField(line)
+		name, value := splitField(line)
 		if dropped(name) {
 			continue
 		}
+		relayed = append(relayed, name)
 		dst = append(dst, name...)
 		dst = append(dst, ": "...)
 		dst = append(dst, value...)
 		dst = append(dst, "\r\n"...)
 	}
 	for k, vv := range policy {
-		if k == headerRequestID || hasField(head, k) {
+		if k == headerRequestID || slices.Contains(relayed, k) {
 			continue
 		}
 		for _, v := range vv {

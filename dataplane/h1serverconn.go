@@ -308,16 +308,8 @@ func (c *h1ServerConn) readRequestSlow(limit int) (*http.Request, error) {
 // HTTP/1, a missing or invalid Host, bad header fields, and an Expect
 // other than 100-continue.
 func checkRequest(req *http.Request) error {
-	if req.ProtoMajor != 1 {
-		return fmt.Errorf("%w: unsupported protocol %s", errBadRequest, req.Proto)
-	}
-	// http.ReadRequest moved the Host header (or the authority of an
-	// absolute-form target) to req.Host, and refused repeated ones.
-	switch {
-	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
-		return fmt.Errorf("%w: missing Host header", errBadRequest)
-	case !validHost(req.Host):
-		return fmt.Errorf("%w: malformed Host header", errBadRequest)
+	if err := checkRequestHost(req); err != nil {
+		return err
 	}
 	for k, vv := range req.Header {
 		if !validToken(k) {
@@ -331,6 +323,24 @@ func checkRequest(req *http.Request) error {
 	}
 	if e := req.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
 		return errExpectation
+	}
+	return nil
+}
+
+// checkRequestHost is the part of checkRequest that parseBufferedRequest
+// leaves to it: the protocol and the Host. The parser has checked every
+// field name and value already.
+func checkRequestHost(req *http.Request) error {
+	if req.ProtoMajor != 1 {
+		return fmt.Errorf("%w: unsupported protocol %s", errBadRequest, req.Proto)
+	}
+	// http.ReadRequest moved the Host header (or the authority of an
+	// absolute-form target) to req.Host, and refused repeated ones.
+	switch {
+	case req.Host == "" && req.ProtoAtLeast(1, 1) && req.Method != http.MethodConnect:
+		return fmt.Errorf("%w: missing Host header", errBadRequest)
+	case !validHost(req.Host):
+		return fmt.Errorf("%w: malformed Host header", errBadRequest)
 	}
 	return nil
 }

@@ -137,6 +137,25 @@ var tokenBytes = func() (t [256]bool) {
 // validFieldValue reports whether s holds no control bytes other than
 // horizontal tab (so no CR or LF to split the message).
 func validFieldValue(s string) bool {
+	// Eight bytes at a time: a word with no byte below 0x20 and none
+	// equal to 0x7f is valid as it is; one with either is checked byte by
+	// byte, for a tab. Tokens and the like are tens to hundreds of bytes.
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		del := x ^ 0x7f*ones
+		if (x-0x20*ones)&^x&highs|(del-ones)&^del&highs != 0 && !validFieldBytes(w) {
+			return false
+		}
+	}
+	return validFieldBytes(s[i:])
+}
+
+// validFieldBytes is validFieldValue one byte at a time.
+func validFieldBytes(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b < ' ' && b != '\t' || b == 0x7f {
 			return false
