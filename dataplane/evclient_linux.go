@@ -251,7 +251,20 @@ func (c *evClient) finish(l *evLoop, keep bool) {
 }
 
 // resume serves the requests that waited for an exchange to end.
+//
+// It runs inside another socket's event (the upstream's answer, a
+// deadline's scan, a retry task), so a panic while serving the next
+// request (a policy's, say) is recovered here and ends this client's
+// connection, as dispatch does for the client's own event: left to the
+// caller it would end the upstream instead and leave the client hanging,
+// or, from the scan, end the process.
 func (c *evClient) resume(l *evLoop) {
+	defer func() {
+		if v := recover(); v != nil {
+			l.logPanic(v)
+			l.abandon(c)
+		}
+	}()
 	c.serve(l)
 	c.update(l)
 }

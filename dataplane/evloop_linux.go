@@ -397,7 +397,7 @@ const evYieldEvery = 8 * time.Millisecond
 func (l *evLoop) dispatch(fd int, events uint32) {
 	defer func() {
 		if v := recover(); v != nil {
-			l.g.log.Error("panic serving a request on an event loop", "panic", v, "stack", string(debug.Stack()))
+			l.logPanic(v)
 			l.abandon(l.sockets.get(fd))
 		}
 	}()
@@ -413,11 +413,16 @@ func (l *evLoop) dispatch(fd int, events uint32) {
 	}
 }
 
+// logPanic logs a panic recovered while serving a request.
+func (l *evLoop) logPanic(v any) {
+	l.g.log.Error("panic serving a request on an event loop", "panic", v, "stack", string(debug.Stack()))
+}
+
 // afterSend runs s.afterSend, recovering a panic as dispatch does.
 func (l *evLoop) afterSend(s evSender) {
 	defer func() {
 		if v := recover(); v != nil {
-			l.g.log.Error("panic serving a request on an event loop", "panic", v, "stack", string(debug.Stack()))
+			l.logPanic(v)
 			if sock, ok := s.(evSocket); ok {
 				l.abandon(sock)
 			}
