@@ -5,6 +5,7 @@ package dataplane
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -53,5 +54,38 @@ func TestEpollReusedRequestCarriesNothingOver(t *testing.T) {
 	}
 	if served, handedOff, _ := gw.loopCounts(); served < 12 || handedOff != 0 {
 		t.Errorf("served %d on the loops, handed off %d: want 12 and 0", served, handedOff)
+	}
+}
+
+// TestParsedRequestDropsAGrownHeaderMap: a request with many fields does
+// not leave its grown map to every later request of the connection.
+func TestParsedRequestDropsAGrownHeaderMap(t *testing.T) {
+	var many strings.Builder
+	many.WriteString("GET / HTTP/1.1\r\nHost: a\r\n")
+	for i := range maxReusedFields + 1 {
+		fmt.Fprintf(&many, "X-F%d: v\r\n", i)
+	}
+	many.WriteString("\r\n")
+	small := "GET /b HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n"
+	var p parsedRequest
+	if _, _, ok := parseRequestInto([]byte(small), 1<<16, &p); !ok {
+		t.Fatal("small request refused")
+	}
+	kept := p.header
+	if req, _, ok := parseRequestInto([]byte(small), 1<<16, &p); !ok || req.Header.Get("X-A") != "1" || len(req.Header) != 1 {
+		t.Fatalf("second small request: %v %v", ok, p.header)
+	}
+	if reflect.ValueOf(p.header).UnsafePointer() != reflect.ValueOf(kept).UnsafePointer() {
+		t.Error("a small header map was not reused")
+	}
+	if _, _, ok := parseRequestInto([]byte(many.String()), 1<<16, &p); !ok || len(p.header) != maxReusedFields+1 {
+		t.Fatalf("large request: %v, %d fields", ok, len(p.header))
+	}
+	grown := p.header
+	if req, _, ok := parseRequestInto([]byte(small), 1<<16, &p); !ok || len(req.Header) != 1 {
+		t.Fatalf("small request after the large one: %v %v", ok, p.header)
+	}
+	if reflect.ValueOf(p.header).UnsafePointer() == reflect.ValueOf(grown).UnsafePointer() {
+		t.Error("the grown header map was reused")
 	}
 }

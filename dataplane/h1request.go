@@ -72,12 +72,21 @@ type parsedRequest struct {
 	header http.Header
 }
 
-// reset empties p for the next request, keeping its header map.
+// reset empties p for the next request, keeping its header map unless
+// the last request grew it past maxReusedFields: clearing a map costs
+// what it has grown to, on every request after.
 func (p *parsedRequest) reset() {
 	h := p.header
+	if len(h) > maxReusedFields {
+		h = nil
+	}
 	clear(h)
 	*p = parsedRequest{header: h}
 }
+
+// maxReusedFields is the most fields a header map may have held and still
+// be reused for a connection's next request.
+const maxReusedFields = 32
 
 // headEnd returns the length of the head at the start of buf, up to and
 // including the empty line that ends it, or -1 if buf holds no whole
