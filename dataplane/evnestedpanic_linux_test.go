@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,13 +99,8 @@ func TestPolicyPanicAfterTimeoutSparesTheProcess(t *testing.T) {
 	}
 	for _, engine := range []string{EngineGoroutine, EngineEpoll} {
 		t.Run(engine, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestPolicyPanicAfterTimeoutSparesTheProcess$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), "NESTED_PANIC_ENGINE="+engine)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				lines := strings.Split(string(out), "\n")
-				t.Errorf("the gateway process failed (%v):\n%s", err, strings.Join(lines[:min(len(lines), 12)], "\n"))
-			}
+			inChildProcess(t, "TestPolicyPanicAfterTimeoutSparesTheProcess", "NESTED_PANIC_ENGINE="+engine,
+				"the gateway process failed")
 		})
 	}
 }

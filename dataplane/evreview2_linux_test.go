@@ -227,14 +227,23 @@ func TestEvReview2PolicyPanicKillsProcess(t *testing.T) {
 		return
 	}
 	onEngines(t, func(t *testing.T, engine string) {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestEvReview2PolicyPanicKillsProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "EVREVIEW2_PANIC_ENGINE="+engine)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			lines := strings.Split(string(out), "\n")
-			t.Errorf("the gateway process failed after a policy panicked (%v):\n%s", err, strings.Join(lines[:min(len(lines), 8)], "\n"))
-		}
+		inChildProcess(t, "TestEvReview2PolicyPanicKillsProcess", "EVREVIEW2_PANIC_ENGINE="+engine,
+			"the gateway process failed after a policy panicked")
 	})
+}
+
+// inChildProcess runs the test named name again in a child process with
+// env (KEY=value) added, for a test whose failure is the process dying;
+// it fails t with the head of the child's output if the child fails.
+func inChildProcess(t *testing.T, name, env, what string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		lines := strings.Split(string(out), "\n")
+		t.Errorf("%s (%v):\n%s", what, err, strings.Join(lines[:min(len(lines), 12)], "\n"))
+	}
 }
 
 // Regression (h1server.go:84-87 run, aca5579): with Options.MaxConns the
