@@ -61,10 +61,10 @@ func parseRequestInto(buf []byte, max int, p *parsedRequest) (req *http.Request,
 	return req, end, true
 }
 
-// parsedRequest is what parsing a request allocates besides its head, in
-// one allocation: the request, its URL, the values of its first fields,
-// and the header map, which a reused parsedRequest keeps (emptied) for
-// the next request.
+// parsedRequest holds what parsing a request fills in besides its head:
+// the request, its URL and the values of its first fields, in one
+// allocation, and the header map, which a reused parsedRequest keeps
+// (emptied) for the next request.
 type parsedRequest struct {
 	req    http.Request
 	url    url.URL
