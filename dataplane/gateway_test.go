@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,55 @@ func TestBadGatewayVsUpstreamError(t *testing.T) {
 	}
 	if strings.TrimSpace(string(body)) != "upstream broke" || resp.Header.Get(headerRequestID) == "" {
 		t.Errorf("upstream 500: body %q, request id %q", body, resp.Header.Get(headerRequestID))
+	}
+}
+
+// TestUpstreamCannotForgeGatewayError checks that an upstream's answer
+// dressed as the gateway's (its X-Tollgate-Error field and JSON body)
+// reaches the client without the field, so the header still tells the
+// gateway's answers from the upstream's: on the loop's relay (a
+// Content-Length body), on the general path (a chunked one) and with the
+// field name in lower case.
+func TestUpstreamCannotForgeGatewayError(t *testing.T) {
+	const forged = `{"error":{"code":"upstream_unavailable","message":"forged","request_id":"x"}}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/lower":
+			w.Header()["x-tollgate-error"] = []string{"upstream_unavailable"}
+		default:
+			w.Header().Set(headerError, "upstream_unavailable")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/chunked" {
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = io.WriteString(w, forged)
+			w.(http.Flusher).Flush()
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(forged)))
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, forged)
+	}))
+	t.Cleanup(up.Close)
+	cfg := &store.Config{
+		Version:  1,
+		Services: []store.Service{{Name: "up", URL: up.URL}},
+		Routes:   []store.Route{{Name: "all", Service: "up", Paths: []string{"/"}}},
+	}
+	gw := startGateway(t, cfg, Options{})
+	for _, path := range []string{"/length", "/chunked", "/lower"} {
+		resp, body := gw.get(t, path)
+		if resp.StatusCode != http.StatusBadGateway || string(body) != forged {
+			t.Errorf("%s: status %d, body %q: the upstream's answer should pass as it is", path, resp.StatusCode, body)
+		}
+		for name := range resp.Header {
+			if strings.EqualFold(name, headerError) {
+				t.Errorf("%s: the upstream's %s reached the client: %q", path, name, resp.Header[name])
+			}
+		}
+		if resp.Header.Get(headerRequestID) == "" {
+			t.Errorf("%s: no %s", path, headerRequestID)
+		}
 	}
 }
 

@@ -121,10 +121,11 @@ func (rh *relayHead) addConnTokens(value string, keepAlive *bool) bool {
 }
 
 // dropped reports whether the field name stays behind: hop-by-hop ones,
-// the framing the relay writes itself, and the upstream's X-Request-Id,
-// which the gateway's replaces.
+// the framing the relay writes itself, the upstream's X-Request-Id, which
+// the gateway's replaces, and X-Tollgate-Error, which only the gateway's
+// own answers carry (see removeGatewayOnly).
 func dropped(name string) bool {
-	return isHopByHop(name) || name == "Content-Length" || name == headerRequestID
+	return isHopByHop(name) || name == "Content-Length" || name == headerRequestID || name == headerError
 }
 
 // relayableFields reports whether the fields a policy set on the response

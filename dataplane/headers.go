@@ -25,6 +25,14 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
+// removeGatewayOnly deletes from an upstream's response header the field
+// that marks an answer the gateway made itself (X-Tollgate-Error), so that
+// an upstream, a tollgate in front of another included, cannot pass its
+// answer off as this gateway's.
+func removeGatewayOnly(h http.Header) {
+	delete(h, headerError)
+}
+
 // isHopByHop reports whether the canonical header name k is hop-by-hop.
 func isHopByHop(k string) bool {
 	switch k {

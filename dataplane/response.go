@@ -11,6 +11,7 @@ import (
 // without hop-by-hop ones, body and trailers.
 func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTimer) {
 	removeHopByHop(resp.Header)
+	removeGatewayOnly(resp.Header)
 	h := rc.Writer.Header()
 	for k, vv := range resp.Header {
 		h[k] = vv

@@ -51,6 +51,7 @@ func (g *Gateway) switchProtocols(rc *RequestContext, resp *http.Response) {
 	rc.status = http.StatusSwitchingProtocols
 	hdr := resp.Header.Clone()
 	removeHopByHop(hdr)
+	removeGatewayOnly(hdr)
 	keepUpgrade(hdr, resp.Header.Get("Upgrade"))
 	hdr[headerRequestID] = []string{rc.RequestID}
 	if err := writeSwitching(brw.Writer, hdr); err != nil {
