@@ -241,15 +241,6 @@ func byPriority(a, b *compiledRoute) int {
 	return cmp.Compare(a.order, b.order)
 }
 
-// byPriorityThenOrder orders regexes: higher priority, then config order
-// (regexes are tried in the order they are written).
-func byPriorityThenOrder(a, b *compiledRoute) int {
-	if c := cmp.Compare(b.priority, a.priority); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.order, b.order)
-}
-
 // sortCandidates orders every candidate list best first.
 func (r *router) sortCandidates() {
 	tables := slices.Collect(maps.Values(r.exact))
@@ -264,6 +255,10 @@ func (r *router) sortCandidates() {
 		for _, list := range t.exact {
 			slices.SortStableFunc(list, byPriority)
 		}
-		slices.SortStableFunc(t.regexes, byPriorityThenOrder)
+		// Regexes and templates are tried in this order, and the first
+		// that matches wins: the same rule as the others' lists, so that
+		// among equal priorities the route with more matchers goes first
+		// and otherwise the one written first.
+		slices.SortStableFunc(t.regexes, byPriority)
 	}
 }

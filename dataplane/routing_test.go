@@ -29,6 +29,10 @@ func TestRouterPathKindsMatchersAndPriority(t *testing.T) {
 		{Name: "catchall", Paths: []string{"/"}},
 		{Name: "shop-prio", Hosts: []string{"shop.test"}, Paths: []string{"/sale"}, Priority: 1},
 		{Name: "anyhost-prio", Paths: []string{"/sale"}, Priority: 2},
+		{Name: "r-plain", Paths: []string{"~/r/[0-9]+"}},
+		{Name: "r-header", Paths: []string{"~/r/[0-9]+"}, Headers: map[string][]string{"X-Canary": {"1"}}},
+		{Name: "t-plain", Paths: []string{"/t/{id}"}},
+		{Name: "t-method", Paths: []string{"/t/{id}"}, Methods: []string{"DELETE"}},
 	}
 	r, err := compile(routerConfig(routes...))
 	if err != nil {
@@ -63,6 +67,10 @@ func TestRouterPathKindsMatchersAndPriority(t *testing.T) {
 		{"priority regex beats exact", "GET", "x", "/p/x", nil, "", "regex-prio"},
 		{"priority beats host", "GET", "shop.test", "/sale", nil, "", "anyhost-prio"},
 		{"negative priority last", "GET", "x", "/zzz", nil, "", "catchall"},
+		{"regex with more matchers first", "GET", "x", "/r/1", http.Header{"X-Canary": {"1"}}, "", "r-header"},
+		{"regex matcher unmet", "GET", "x", "/r/1", http.Header{"X-Canary": {"0"}}, "", "r-plain"},
+		{"template with more matchers first", "DELETE", "x", "/t/9", nil, "", "t-method"},
+		{"template matcher unmet", "GET", "x", "/t/9", nil, "", "t-plain"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
