@@ -46,3 +46,21 @@ func TestEngineFlags(t *testing.T) {
 		t.Errorf("--event-loops -1 accepted")
 	}
 }
+
+// TestLimitFlags: --max-header-bytes and --max-body-bytes reach the
+// agent's config; values that would refuse every request are refused.
+func TestLimitFlags(t *testing.T) {
+	c, _, _, err := parseAgentFlags(nil, io.Discard)
+	if err != nil || c.MaxHeaderBytes != 64<<10 || c.MaxRequestBodyBytes != 0 {
+		t.Fatalf("defaults: header %d, body %d, %v", c.MaxHeaderBytes, c.MaxRequestBodyBytes, err)
+	}
+	c, _, _, err = parseAgentFlags([]string{"--max-header-bytes", "8192", "--max-body-bytes", "1048576"}, io.Discard)
+	if err != nil || c.MaxHeaderBytes != 8192 || c.MaxRequestBodyBytes != 1<<20 {
+		t.Errorf("set: header %d, body %d, %v", c.MaxHeaderBytes, c.MaxRequestBodyBytes, err)
+	}
+	for _, args := range [][]string{{"--max-header-bytes", "100"}, {"--max-body-bytes", "-1"}} {
+		if _, _, _, err := parseAgentFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

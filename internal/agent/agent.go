@@ -38,13 +38,19 @@ type Config struct {
 	// ALPN) with the certificates in the config, chosen by SNI.
 	HTTPSAddr string
 	// MaxConns caps open connections per data-plane listener (0: no cap).
-	MaxConns        int
-	AdminAddr       string
-	RaftAddr        string
-	GossipAddr      string
-	Advertise       string
-	Join            []string
-	BootstrapExpect int
+	MaxConns int
+	// MaxHeaderBytes is dataplane.Options.MaxHeaderBytes: larger request
+	// heads are answered 431 (0: 64 KiB).
+	MaxHeaderBytes int
+	// MaxRequestBodyBytes is dataplane.Options.MaxRequestBodyBytes: the
+	// body limit (413) of routes that set no max_body_bytes (0: none).
+	MaxRequestBodyBytes int64
+	AdminAddr           string
+	RaftAddr            string
+	GossipAddr          string
+	Advertise           string
+	Join                []string
+	BootstrapExpect     int
 	// ClusterKeys encrypt gossip and authenticate Raft (see cluster.Config.Keys).
 	ClusterKeys [][]byte
 	// SeedConfig is a YAML or JSON file applied once if the cluster has
@@ -148,6 +154,7 @@ func (a *Agent) start() error {
 	}
 	a.gateway = dataplane.New(a.observed(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
 		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns,
+		MaxHeaderBytes: a.cfg.MaxHeaderBytes, MaxRequestBodyBytes: a.cfg.MaxRequestBodyBytes,
 		EventLoops: a.cfg.EventLoops, DisableIOURing: a.cfg.NoIOURing}))
 	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {

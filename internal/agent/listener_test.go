@@ -3,8 +3,10 @@ package agent
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +83,56 @@ func TestMaxConnsCapsDataPlaneConnections(t *testing.T) {
 	})
 	if code != http.StatusNotFound && code != http.StatusServiceUnavailable {
 		t.Fatalf("waiting client got %d", code)
+	}
+}
+
+// TestRequestLimitsFromConfig starts a node with small header and body
+// limits and shows its data plane answers 431 and 413 by them, with the
+// gateway's error marker, while a request within both is proxied.
+func TestRequestLimitsFromConfig(t *testing.T) {
+	cfg := nodeConfig(t, "limited", nil, 1)
+	cfg.MaxHeaderBytes, cfg.MaxRequestBodyBytes = 2048, 100
+	a, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop()
+	up := upstream(t, "u")
+	waitfor.Condition(t, 10*time.Second, "the config applied", func() bool {
+		resp, _ := putConfig(t, a.AdminAddr(), "application/yaml", configYAML(up.URL, "/a"), nil)
+		return resp.StatusCode == http.StatusOK
+	})
+	waitfor.Condition(t, 5*time.Second, "the route served", func() bool { return a.Store().Current().Version >= 1 })
+	send := func(header string, body string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, "http://"+a.HTTPAddr()+"/a", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Filler", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := send("small", "within"); resp.StatusCode != http.StatusOK {
+		t.Errorf("within both limits: %d", resp.StatusCode)
+	}
+	cases := []struct {
+		name         string
+		header, body string
+		status       int
+	}{
+		{"head over --max-header-bytes", strings.Repeat("h", 3000), "", http.StatusRequestHeaderFieldsTooLarge},
+		{"body over --max-body-bytes", "small", strings.Repeat("b", 101), http.StatusRequestEntityTooLarge},
+	}
+	for _, c := range cases {
+		resp := send(c.header, c.body)
+		if resp.StatusCode != c.status || resp.Header.Get("X-Tollgate-Error") == "" {
+			t.Errorf("%s: %d, X-Tollgate-Error %q; want %d from the gateway", c.name, resp.StatusCode, resp.Header.Get("X-Tollgate-Error"), c.status)
+		}
 	}
 }
