@@ -101,25 +101,67 @@ func TestCanarySplit(t *testing.T) {
 	}
 }
 
+// TestConsistentHashThroughGateway sends each key's requests through the
+// real listener, for each hash source: every key must stick to one
+// target, and the keys must spread over more than one. The client-IP
+// source gets its keys from clients bound to different loopback
+// addresses.
 func TestConsistentHashThroughGateway(t *testing.T) {
-	a, b, c := newNamed(t, "a"), newNamed(t, "b"), newNamed(t, "c")
-	cfg := targetsConfig(store.Service{Balancer: "consistent-hash", HashOn: "header", HashOnHeader: "x-user"},
-		store.Target{Target: hostOf(a.URL)}, store.Target{Target: hostOf(b.URL)}, store.Target{Target: hostOf(c.URL)})
-	gw := startGateway(t, cfg, Options{})
-	owners := map[string]bool{}
-	for i := range 20 {
-		user := fmt.Sprintf("user-%d", i)
-		counts := fetchAll(t, gw, 10, 2, "X-User", user)
-		if len(counts) != 1 {
-			t.Fatalf("%s went to %v, want one target", user, counts)
-		}
-		for k := range counts {
-			owners[k] = true
-		}
+	tests := []struct {
+		name string
+		svc  store.Service
+		// fetch sends n requests carrying key i and counts the answers.
+		fetch func(t *testing.T, gw *testGateway, i int) map[string]int
+	}{
+		{"header", store.Service{HashOn: "header", HashOnHeader: "x-user"}, func(t *testing.T, gw *testGateway, i int) map[string]int {
+			return fetchAll(t, gw, 10, 2, "X-User", fmt.Sprintf("user-%d", i))
+		}},
+		{"cookie", store.Service{HashOn: "cookie", HashOnCookie: "session"}, func(t *testing.T, gw *testGateway, i int) map[string]int {
+			return fetchAll(t, gw, 10, 2, "Cookie", fmt.Sprintf("theme=dark; session=s-%d; lang=en", i))
+		}},
+		{"client ip", store.Service{HashOn: "ip"}, func(t *testing.T, gw *testGateway, i int) map[string]int {
+			return fetchFrom(t, gw, fmt.Sprintf("127.0.0.%d", i+2), 10)
+		}},
 	}
-	if len(owners) < 2 {
-		t.Errorf("20 users all hashed to %v", owners)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b, c := newNamed(t, "a"), newNamed(t, "b"), newNamed(t, "c")
+			tt.svc.Balancer = "consistent-hash"
+			cfg := targetsConfig(tt.svc, store.Target{Target: hostOf(a.URL)}, store.Target{Target: hostOf(b.URL)}, store.Target{Target: hostOf(c.URL)})
+			gw := startGateway(t, cfg, Options{})
+			owners := map[string]bool{}
+			for i := range 20 {
+				counts := tt.fetch(t, gw, i)
+				if len(counts) != 1 {
+					t.Fatalf("key %d went to %v, want one target", i, counts)
+				}
+				for k := range counts {
+					owners[k] = true
+				}
+			}
+			if len(owners) < 2 {
+				t.Errorf("20 keys all hashed to %v", owners)
+			}
+		})
 	}
+}
+
+// fetchFrom sends n GETs to gw from a client bound to the loopback
+// address ip, on fresh connections, and counts the answers.
+func fetchFrom(t *testing.T, gw *testGateway, ip string, n int) map[string]int {
+	t.Helper()
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}}
+	counts := map[string]int{}
+	for range n {
+		req, _ := http.NewRequest("GET", gw.url+"/", nil)
+		code, body, err := doFetch(client, req)
+		if err != nil || code != 200 {
+			t.Fatalf("from %s: %d %q %v", ip, code, body, err)
+		}
+		counts[body]++
+	}
+	return counts
 }
 
 // countingFailer accepts connections, reads one request from each, counts
