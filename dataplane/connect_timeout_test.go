@@ -61,10 +61,9 @@ func TestConnectTimeout(t *testing.T) {
 	start := time.Now()
 	resp, body := tg.get(t, "/x")
 	took := time.Since(start)
-	if resp.StatusCode != http.StatusGatewayTimeout && resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("status %d, want a gateway 504 or 502 (body %s)", resp.StatusCode, body)
-	}
-	checkGatewayError(t, resp, body, resp.StatusCode, resp.Header.Get(headerError))
+	// A connect that timed out is the upstream being slow (504), not
+	// refusing (502), on every engine.
+	checkGatewayError(t, resp, body, http.StatusGatewayTimeout, "upstream_timeout")
 	if took < 100*time.Millisecond {
 		t.Errorf("answered after %v, before the connect timeout: did the dial fail for another reason?", took)
 	}

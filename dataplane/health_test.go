@@ -12,11 +12,12 @@ import (
 )
 
 // flakyTarget answers its name, or 500 while failing is set; /healthz
-// answers 503 while sick is set. It records when each proxied request
-// arrived.
+// answers 503 while sick is set, and 200 only after 300 ms (or when the
+// prober gives up) while slow is set. It records when each proxied
+// request arrived.
 type flakyTarget struct {
-	url           string
-	failing, sick atomic.Bool
+	url                 string
+	failing, sick, slow atomic.Bool
 	mu            sync.Mutex
 	hits          []time.Time
 	ok, checks    atomic.Int64
@@ -28,6 +29,12 @@ func newFlakyTarget(t *testing.T, name string) *flakyTarget {
 	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			f.checks.Add(1)
+			if f.slow.Load() {
+				select {
+				case <-r.Context().Done():
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
 			if f.sick.Load() {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
@@ -140,6 +147,33 @@ func TestActiveHealthChecks(t *testing.T) {
 	b.sick.Store(false)
 	waitFor(t, "b to be healthy again", func() bool { return !tb.activeDown.Load() }, nil)
 	waitFor(t, "b to get traffic again", func() bool { return b.ok.Load() > before }, func() { _, _, _ = fetch(gw.client, gw.url+"/") })
+}
+
+// TestActiveHealthCheckTimeout: a target whose health answer comes later
+// than the probe's timeout is marked unhealthy though the answer is 200,
+// and healthy again once it answers in time.
+func TestActiveHealthCheckTimeout(t *testing.T) {
+	a, b := newFlakyTarget(t, "a"), newFlakyTarget(t, "b")
+	cfg := targetsConfig(store.Service{HealthChecks: &store.HealthChecks{Active: &store.ActiveHealthCheck{
+		Path: "/healthz", Interval: store.Duration(400 * time.Millisecond), Timeout: store.Duration(20 * time.Millisecond),
+		HealthyThreshold: 1, UnhealthyThreshold: 2,
+	}}}, store.Target{Target: hostOf(a.url)}, store.Target{Target: hostOf(b.url)})
+	gw := startGateway(t, cfg, Options{})
+	tb := liveTarget(t, gw, hostOf(b.url))
+	waitFor(t, "b probed", func() bool { return b.checks.Load() > 0 }, nil)
+	if tb.activeDown.Load() {
+		t.Fatal("b unhealthy while it answers its probes in time")
+	}
+
+	b.slow.Store(true)
+	waitFor(t, "b marked unhealthy by probes that time out", tb.activeDown.Load, nil)
+	for range 10 {
+		if code, body, err := fetch(gw.client, gw.url+"/"); code != 200 || body != "a" || err != nil {
+			t.Fatalf("while b's probes time out: %d %q %v", code, body, err)
+		}
+	}
+	b.slow.Store(false)
+	waitFor(t, "b healthy again", func() bool { return !tb.activeDown.Load() }, nil)
 }
 
 func TestNoHealthyTarget(t *testing.T) {
