@@ -63,6 +63,20 @@ func (t *memberTable) snapshot() []gossipMember {
 	return out
 }
 
+// countAlive returns how many members other than self gossip considers
+// alive, without copying the table.
+func (t *memberTable) countAlive(self string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	count := 0
+	for name, gm := range t.m {
+		if name != self && gm.State == memberlist.StateAlive {
+			count++
+		}
+	}
+	return count
+}
+
 // aliveMembers returns the members gossip currently considers alive and
 // whose metadata is known.
 func (n *Node) aliveMembers() []gossipMember {
@@ -91,14 +105,11 @@ func stateName(s memberlist.NodeStateType) string {
 
 // LivePeers returns how many other members gossip considers alive. The
 // rate limiter divides limits by it when cut off from its peers.
+//
+// The rate limiter calls it every sync tick (25 ms), so it counts under
+// the table's lock instead of copying and sorting a snapshot.
 func (n *Node) LivePeers() int {
-	count := 0
-	for _, gm := range n.members.snapshot() {
-		if gm.Name != n.cfg.NodeID && gm.State == memberlist.StateAlive {
-			count++
-		}
-	}
-	return count
+	return n.members.countAlive(n.cfg.NodeID)
 }
 
 // Voters returns how many voters the latest Raft configuration holds,
