@@ -123,8 +123,8 @@ func TestBadGatewayVsUpstreamError(t *testing.T) {
 // dressed as the gateway's (its X-Tollgate-Error field and JSON body)
 // reaches the client without the field, so the header still tells the
 // gateway's answers from the upstream's: on the loop's relay (a
-// Content-Length body), on the general path (a chunked one) and with the
-// field name in lower case.
+// Content-Length body), on the general path (a chunked one), with the
+// field name in lower case, and as a trailer field.
 func TestUpstreamCannotForgeGatewayError(t *testing.T) {
 	const forged = `{"error":{"code":"upstream_unavailable","message":"forged","request_id":"x"}}`
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,6 +135,14 @@ func TestUpstreamCannotForgeGatewayError(t *testing.T) {
 			w.Header().Set(headerError, "upstream_unavailable")
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/trailer" { // the marker as a trailer field instead
+			w.Header().Del(headerError)
+			w.Header().Set("Trailer", headerError)
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = io.WriteString(w, forged)
+			w.Header().Set(headerError, "upstream_unavailable")
+			return
+		}
 		if r.URL.Path == "/chunked" {
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = io.WriteString(w, forged)
@@ -152,14 +160,16 @@ func TestUpstreamCannotForgeGatewayError(t *testing.T) {
 		Routes:   []store.Route{{Name: "all", Service: "up", Paths: []string{"/"}}},
 	}
 	gw := startGateway(t, cfg, Options{})
-	for _, path := range []string{"/length", "/chunked", "/lower"} {
+	for _, path := range []string{"/length", "/chunked", "/lower", "/trailer"} {
 		resp, body := gw.get(t, path)
 		if resp.StatusCode != http.StatusBadGateway || string(body) != forged {
 			t.Errorf("%s: status %d, body %q: the upstream's answer should pass as it is", path, resp.StatusCode, body)
 		}
-		for name := range resp.Header {
-			if strings.EqualFold(name, headerError) {
-				t.Errorf("%s: the upstream's %s reached the client: %q", path, name, resp.Header[name])
+		for _, fields := range []http.Header{resp.Header, resp.Trailer} {
+			for name := range fields {
+				if strings.EqualFold(name, headerError) {
+					t.Errorf("%s: the upstream's %s reached the client: %q", path, name, fields[name])
+				}
 			}
 		}
 		if resp.Header.Get(headerRequestID) == "" {

@@ -12,6 +12,7 @@ import (
 func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTimer) {
 	removeHopByHop(resp.Header)
 	removeGatewayOnly(resp.Header)
+	removeGatewayOnly(resp.Trailer) // nor announced as a trailer
 	h := rc.Writer.Header()
 	for k, vv := range resp.Header {
 		h[k] = vv
@@ -43,6 +44,7 @@ func (g *Gateway) respond(rc *RequestContext, resp *http.Response, idle idleTime
 	// Asked again: a writer that captures the response (the cache's) may
 	// hand out another map once the header is written.
 	h = rc.Writer.Header()
+	removeGatewayOnly(resp.Trailer) // the values arrive with the body's end
 	for k, vv := range resp.Trailer {
 		h[http.TrailerPrefix+k] = vv
 	}
