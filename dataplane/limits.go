@@ -8,7 +8,11 @@ import (
 // serverHeaderLimit is the header limit given to net/http: twice the
 // gateway's own, so that requests between the two get the gateway's JSON
 // 431 from checkHeaderSize. Beyond it net/http answers a plain 431 itself.
-func serverHeaderLimit(limit int) int { return 2 * limit }
+func serverHeaderLimit(limit int) int { return 2 * min(limit, maxHeaderLimit) }
+
+// maxHeaderLimit bounds Options.MaxHeaderBytes where it is doubled, so
+// that a huge limit cannot overflow into a small or negative one.
+const maxHeaderLimit = 1 << 30
 
 // headerSize approximates the size of the request head as sent: the
 // request line and every header line.

@@ -26,6 +26,10 @@ const minAdminToken = 16
 // browser's ordinary request (cookies, a bearer token) would get 431.
 const minHeaderBytes = 1024
 
+// maxHeaderBytes is the largest --max-header-bytes accepted (net/http's
+// default limit): each connection may buffer up to twice the limit.
+const maxHeaderBytes = 1 << 20
+
 func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, string, error) {
 	var c agent.Config
 	var join, logLevel, logFormat, clusterKey, clusterKeyFile, adminTokenFile string
@@ -35,7 +39,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	fs.StringVar(&c.DataDir, "data-dir", "tollgate-data", "directory for the Raft log, snapshots and applied config")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "data plane listen address")
 	fs.IntVar(&c.MaxConns, "max-conns", 16384, "open connections allowed per data-plane listener (0: no cap)")
-	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request head (request line and header fields) served; larger ones get 431")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request head (request line and header fields) served, 1024 to 1048576; larger ones get 431")
 	fs.Int64Var(&c.MaxRequestBodyBytes, "max-body-bytes", 0, "largest request body where a route sets no max_body_bytes; larger ones get 413 (0: no limit)")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "data plane TLS listen address (certificates from the config, by SNI; HTTP/2 by ALPN)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address (loopback unless told otherwise)")
@@ -69,8 +73,8 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 	if c.EventLoops < 0 {
 		return c, "", "", fmt.Errorf("--event-loops must be 0 (one per CPU) or more, not %d", c.EventLoops)
 	}
-	if c.MaxHeaderBytes < minHeaderBytes {
-		return c, "", "", fmt.Errorf("--max-header-bytes must be at least %d, not %d", minHeaderBytes, c.MaxHeaderBytes)
+	if c.MaxHeaderBytes < minHeaderBytes || c.MaxHeaderBytes > maxHeaderBytes {
+		return c, "", "", fmt.Errorf("--max-header-bytes must be %d to %d, not %d", minHeaderBytes, maxHeaderBytes, c.MaxHeaderBytes)
 	}
 	if c.MaxRequestBodyBytes < 0 {
 		return c, "", "", fmt.Errorf("--max-body-bytes must be 0 (no limit) or more, not %d", c.MaxRequestBodyBytes)

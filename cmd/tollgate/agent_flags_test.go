@@ -58,7 +58,8 @@ func TestLimitFlags(t *testing.T) {
 	if err != nil || c.MaxHeaderBytes != 8192 || c.MaxRequestBodyBytes != 1<<20 {
 		t.Errorf("set: header %d, body %d, %v", c.MaxHeaderBytes, c.MaxRequestBodyBytes, err)
 	}
-	for _, args := range [][]string{{"--max-header-bytes", "100"}, {"--max-body-bytes", "-1"}} {
+	for _, args := range [][]string{{"--max-header-bytes", "100"}, {"--max-header-bytes", "1048577"},
+		{"--max-header-bytes", "9223372036854775807"}, {"--max-body-bytes", "-1"}} {
 		if _, _, _, err := parseAgentFlags(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
 		}
