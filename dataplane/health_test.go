@@ -18,10 +18,10 @@ import (
 type flakyTarget struct {
 	url                 string
 	failing, sick, slow atomic.Bool
-	mu            sync.Mutex
-	hits          []time.Time
-	ok, checks    atomic.Int64
-	name          string
+	mu                  sync.Mutex
+	hits                []time.Time
+	ok, checks          atomic.Int64
+	name                string
 }
 
 func newFlakyTarget(t *testing.T, name string) *flakyTarget {
@@ -151,11 +151,13 @@ func TestActiveHealthChecks(t *testing.T) {
 
 // TestActiveHealthCheckTimeout: a target whose health answer comes later
 // than the probe's timeout is marked unhealthy though the answer is 200,
-// and healthy again once it answers in time.
+// and healthy again once it answers in time. The timeout (100 ms) leaves
+// the prompt target a wide margin under -race; the slow answer (300 ms)
+// comes within the interval, so only the configured timeout fails it.
 func TestActiveHealthCheckTimeout(t *testing.T) {
 	a, b := newFlakyTarget(t, "a"), newFlakyTarget(t, "b")
 	cfg := targetsConfig(store.Service{HealthChecks: &store.HealthChecks{Active: &store.ActiveHealthCheck{
-		Path: "/healthz", Interval: store.Duration(400 * time.Millisecond), Timeout: store.Duration(20 * time.Millisecond),
+		Path: "/healthz", Interval: store.Duration(400 * time.Millisecond), Timeout: store.Duration(100 * time.Millisecond),
 		HealthyThreshold: 1, UnhealthyThreshold: 2,
 	}}}, store.Target{Target: hostOf(a.url)}, store.Target{Target: hostOf(b.url)})
 	gw := startGateway(t, cfg, Options{})

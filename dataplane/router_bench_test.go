@@ -11,13 +11,12 @@ import (
 // benchRouter builds n routes in the shapes real configs have: a tenth
 // host-less, the rest on 100 hosts, some with methods, some wildcard, one
 // in ten a regex or template path, one in twenty exact, some with header
-// matchers. The requests, one per route for up to 256 routes spread
-// evenly over the whole list, each match their route, so that the
-// lookups reach routes written late as often as early ones (a regex
-// written late is tried after the ones before it).
+// matchers. The requests are those of up to 256 routes picked over the
+// whole list by a stride coprime with its length, so that the lookups
+// reach routes written late as often as early ones, and every shape.
 func benchRouter(b *testing.B, n int) (*router, []benchReq) {
 	routes := make([]store.Route, 0, n)
-	reqs := make([]benchReq, 0, 256)
+	all := make([]benchReq, 0, n)
 	for i := range n {
 		r := store.Route{Paths: []string{fmt.Sprintf("/api/v%d/resource%d", i%7, i)}}
 		reqPath := r.Paths[0] + "/items/42"
@@ -49,9 +48,11 @@ func benchRouter(b *testing.B, n int) (*router, []benchReq) {
 			r.Methods = []string{"GET", "POST"}
 		}
 		routes = append(routes, r)
-		if i%max(n/cap(reqs), 1) == 0 && len(reqs) < cap(reqs) {
-			reqs = append(reqs, benchReq{host + ":8080", request{method: methodGet, path: reqPath, header: hdr}})
-		}
+		all = append(all, benchReq{host + ":8080", request{method: methodGet, path: reqPath, header: hdr}})
+	}
+	reqs := make([]benchReq, min(n, 256))
+	for k := range reqs {
+		reqs[k] = all[k*7919%n] // 7919 is prime and divides none of 10, 1,000, 10,000
 	}
 	rt, err := compile(routerConfig(routes...))
 	if err != nil {
