@@ -30,6 +30,8 @@ type options struct {
 	out      string
 	extra    string
 	also     string
+	body     int    // > 0: every request is a POST with a body of this many bytes
+	script   string // the wrk script that sends that body; "" for GETs
 }
 
 func main() {
@@ -48,6 +50,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
 	flag.StringVar(&o.extra, "tollgate-flags", "", "more flags for the tollgate agent, space-separated (e.g. \"--access-log off\")")
 	flag.StringVar(&o.also, "also", "", "one more proxy to measure, as name=command; {port} and {upstream} (host:port) in the command are filled in")
+	flag.IntVar(&o.body, "body", 0, "send every request as a POST with a JSON body of this many bytes (0: GET without a body)")
 	limits := flag.Bool("limits", false, "run the rate-limit accuracy benchmark instead")
 	limit := flag.Int("limit", 500, "with -limits: the limit per window")
 	windows := flag.String("windows", "1s,60s", "with -limits: window sizes")
@@ -82,6 +85,13 @@ func runProxyBench(o options) error {
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk is not installed (apt-get install wrk nginx): %w", err)
+	}
+	if o.body > 0 {
+		script, err := writePostScript(o.out, o.body)
+		if err != nil {
+			return err
+		}
+		o.script = script
 	}
 	bin, err := filepath.Abs(o.binary)
 	if err != nil {

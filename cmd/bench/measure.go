@@ -124,6 +124,9 @@ func wrk(o options, t target, d time.Duration) (float64, time.Duration, time.Dur
 	if t.header != "" {
 		args = append(args, "-H", t.header)
 	}
+	if o.script != "" {
+		args = append(args, "-s", o.script)
+	}
 	out, err := exec.Command("wrk", append(args, t.url)...).CombinedOutput()
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("wrk: %w\n%s", err, out)
@@ -158,9 +161,13 @@ func wrkDuration(m [][]byte) time.Duration {
 
 // openLoop offers a fixed rate with vegeta and returns latency quantiles.
 func openLoop(o options, t target) (p50, p99 time.Duration, errs, total uint64) {
-	vt := vegeta.Target{Method: "GET", URL: t.url}
+	vt := vegeta.Target{Method: "GET", URL: t.url, Header: http.Header{}}
+	if o.body > 0 {
+		vt.Method, vt.Body = "POST", postBody(o.body)
+		vt.Header.Set("Content-Type", "application/json")
+	}
 	if name, value, ok := strings.Cut(t.header, ": "); ok {
-		vt.Header = http.Header{name: {value}}
+		vt.Header.Set(name, value)
 	}
 	targeter := vegeta.NewStaticTargeter(vt)
 	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(o.conns))
