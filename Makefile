@@ -48,8 +48,8 @@ test:
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each: the config
 ## decoder and validator, the route matcher, the HTTP/1.1 server (raw bytes
 ## in, well-formed responses out), the upstream response parser and the
-## server's fast request parser (both against
-## net/http's), the response relay and the loops' upstream request head
+## server's fast request parser and the loops' parser of requests with a
+## Content-Length body (all against net/http's), the response relay and the loops' upstream request head
 ## (both against the general path), the limiter's gossip message
 ## decoder, the JWT path and the JSON field shaper (upstream bodies). Failing inputs land in testdata/fuzz as
 ## regression cases that plain `go test` then runs.
@@ -60,6 +60,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzH1Server$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzResponseHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzRequestHead$$' -fuzztime=$(FUZZTIME) ./dataplane
+	$(GO) test -run='^$$' -fuzz='^FuzzLoopRequestHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzRelayHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzOutboundHead$$' -fuzztime=$(FUZZTIME) ./dataplane
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeMessage$$' -fuzztime=$(FUZZTIME) ./limiter

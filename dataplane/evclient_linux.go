@@ -4,6 +4,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,22 +13,36 @@ import (
 )
 
 // evClientBuffer is the first size of a client connection's read buffer;
-// it grows, up to the header limit, for a head that does not fit.
+// it grows, up to the header limit, for a head that does not fit, and to
+// hold a request's head and body whole.
 const evClientBuffer = 4096
+
+// evMaxBody is the largest request body a loop takes in whole before it
+// proxies the request; a larger one, or one framed otherwise than by
+// Content-Length, is streamed by the goroutine server.
+const evMaxBody = 16 << 10
+
+// evBodyWait is how long a loop waits for the rest of a request body
+// once its head came, before it hands the connection to the goroutine
+// server, which streams it (at the next deadline scan after it).
+const evBodyWait = 20 * time.Millisecond
 
 // evClient is a client connection served by a loop.
 type evClient struct {
-	fd       int
-	in       []byte // bytes read and not yet consumed: in[:n]
-	n        int
-	out      evOutput
-	conn     *h1ServerConn // its response writer, state and place in the server's set
-	ex       *evExchange   // the request in flight; nil between requests
-	req      parsedRequest // the request being served, reused for the next one
-	deadline time.Time     // for the next request's head; zero during an exchange
-	closing  bool          // close once out is written
-	events   uint32        // the events registered
-	closed   bool
+	fd         int
+	in         []byte // bytes read and not yet consumed: in[:n]
+	n          int
+	out        evOutput
+	conn       *h1ServerConn // its response writer, state and place in the server's set
+	ex         *evExchange   // the request in flight; nil between requests
+	req        parsedRequest // the request being served, reused for the next one
+	body       []byte        // its body, if it has one; reused for the next one
+	bodyReader bytes.Reader  // reads body, as req.Body
+	bodyBy     time.Time     // when a body whose head came must be whole; zero: none awaited
+	deadline   time.Time     // for the next request's head; zero during an exchange
+	closing    bool          // close once out is written
+	events     uint32        // the events registered
+	closed     bool
 }
 
 // evOutput collects what the response writer writes; the loop sends it.
@@ -178,12 +193,20 @@ func (c *evClient) gone(l *evLoop) {
 func (c *evClient) serve(l *evLoop) {
 	for c.ex == nil && !c.out.pending() && !c.closing && !c.closed && c.n > 0 {
 		limit := serverHeaderLimit(l.g.opts.MaxHeaderBytes)
-		req, end, ok := parseRequestInto(c.in[:c.n], limit, &c.req)
+		req, end, ok := parseRequestInto(c.in[:c.n], limit, &c.req, true)
 		if !ok && headEnd(c.in[:c.n]) < 0 && c.n <= limit && c.in[0] != '\r' && c.in[0] != '\n' {
 			return // the head is not whole yet
 		}
 		if !c.activate(l) {
 			return
+		}
+		if ok && req.ContentLength > 0 {
+			switch {
+			case req.ContentLength > evMaxBody || len(req.Header["Expect"]) > 0:
+				ok = false // streamed, or answered 100 Continue, by the goroutine server
+			case !c.bodyArrived(l, end, int(req.ContentLength)):
+				return
+			}
 		}
 		var route evRoute
 		if ok {
@@ -193,7 +216,7 @@ func (c *evClient) serve(l *evLoop) {
 			c.handOff(l) // the goroutine server serves (or refuses) it
 			return
 		}
-		c.consume(end)
+		c.takeBody(req, end)
 		c.deadline = time.Time{}
 		req.RemoteAddr = c.conn.remote
 		if route.err != nil {
@@ -206,6 +229,43 @@ func (c *evClient) serve(l *evLoop) {
 
 func (c *evClient) consume(n int) {
 	c.n = copy(c.in, c.in[n:c.n])
+}
+
+// bodyArrived reports whether the body of length bytes after the head of
+// end bytes is whole in the buffer. Until it is, the buffer grows to hold
+// it, and the rest has evBodyWait to come (see expire).
+func (c *evClient) bodyArrived(l *evLoop, end, length int) bool {
+	need := end + length
+	if c.n >= need {
+		c.bodyBy = time.Time{}
+		return true
+	}
+	if len(c.in) < need {
+		bigger := make([]byte, need)
+		copy(bigger, c.in[:c.n])
+		c.in = bigger
+	}
+	if c.bodyBy.IsZero() {
+		c.bodyBy = l.now.Add(evBodyWait)
+	}
+	c.deadline = c.bodyBy
+	return false
+}
+
+// takeBody moves the request's head and body out of the buffer: the body
+// to c.body, which req.Body reads, for the exchange to send (and send
+// again on a retry). A buffer grown for the message shrinks back.
+func (c *evClient) takeBody(req *http.Request, end int) {
+	length := int(req.ContentLength)
+	c.body = append(c.body[:0], c.in[end:end+length]...)
+	c.consume(end + length)
+	if length > 0 {
+		c.bodyReader.Reset(c.body)
+		req.Body = evBody{&c.bodyReader}
+	}
+	if len(c.in) > evClientBuffer && c.n <= evClientBuffer/2 {
+		c.in = append(make([]byte, 0, evClientBuffer), c.in[:c.n]...)[:evClientBuffer]
+	}
 }
 
 // answerNow answers a request that goes nowhere upstream (no route, no
@@ -241,6 +301,10 @@ func endRequest(g *Gateway, rc *RequestContext, w *h1ResponseWriter) bool {
 // next request.
 func (c *evClient) finish(l *evLoop, keep bool) {
 	c.ex = nil
+	c.bodyReader.Reset(nil)
+	if cap(c.body) > evClientBuffer { // a large body's buffer is not kept
+		c.body = nil
+	}
 	if !keep { // a kept one is idle now: Shutdown closes it once draining
 		c.closing = true
 	} else {
@@ -314,9 +378,15 @@ func (c *evClient) afterSend(l *evLoop) {
 	c.update(l)
 }
 
-// expire closes a connection whose next request did not come in time.
+// expire closes a connection whose next request did not come in time,
+// and hands over one whose request body is slow to come.
 func (c *evClient) expire(l *evLoop, now time.Time) {
-	if c.ex == nil && !c.deadline.IsZero() && now.After(c.deadline) {
+	switch {
+	case c.ex != nil || c.deadline.IsZero() || !now.After(c.deadline):
+	case !c.bodyBy.IsZero():
+		c.bodyBy = time.Time{}
+		c.handOff(l)
+	default:
 		c.close(l)
 	}
 }
@@ -408,7 +478,8 @@ type evRoute struct {
 
 // routeOf decides whether the loop serves req itself, and where it goes;
 // false hands the connection to the goroutine server. The loop serves a
-// request without a body, upgrade or Expect, on a route whose chain is
+// request without a body or with one it holds whole (see evMaxBody),
+// within the body limit, without upgrade or Expect, on a route whose chain is
 // inline policies only (see InlinePolicy; no mirror or tracing), to a
 // plain-HTTP service whose targets are IP addresses; and the gateway's own
 // answers for no config, no route and oversized headers.
@@ -427,11 +498,24 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 	if cr == nil {
 		return evRoute{snap: snap, err: errNoRoute}, true
 	}
+	if !bodyWithinLimit(req, cr, l.g.opts.MaxRequestBodyBytes) {
+		return evRoute{}, false // the goroutine server answers 413
+	}
 	up := cr.service
 	if !inlineChain(cr.chain) || cr.mirror != nil || snap.trace.record || up.scheme != "http" || up.h2c || !up.ipTargets {
 		return evRoute{}, false
 	}
 	return evRoute{snap: snap, cr: cr}, true
+}
+
+// bodyWithinLimit reports whether req's body is within the route's
+// limit, or else the gateway's (see Gateway.limitBody).
+func bodyWithinLimit(req *http.Request, cr *compiledRoute, gatewayLimit int64) bool {
+	limit := gatewayLimit
+	if cr.maxBody > 0 {
+		limit = cr.maxBody
+	}
+	return limit <= 0 || req.ContentLength <= limit
 }
 
 // inlineChain reports whether every policy of chain is an InlinePolicy.

@@ -125,11 +125,13 @@ func (x *evExchange) send(l *evLoop) {
 		return
 	}
 	x.u, u.ex = u, x
-	u.out.buf, err = appendOutboundHead(u.out.buf, x.rc, &x.target, x.t.addr)
+	body := x.c.body
+	u.out.buf, err = appendOutboundHead(u.out.buf, x.rc, &x.target, x.t.addr, int64(len(body)))
 	if err != nil {
 		x.attemptFailed(l, err)
 		return
 	}
+	u.out.buf = append(u.out.buf, body...)
 	if u.connecting {
 		u.deadline = earliest(x.timeout, u.deadline)
 		return
@@ -314,7 +316,7 @@ func (x *evExchange) attemptFailed(l *evLoop, err error) {
 		x.u, u.ex = nil, nil
 		u.close(l)
 	}
-	if stale && !x.fresh {
+	if stale && !x.fresh && len(x.c.body) == 0 { // as h1Client, which cannot replay a body
 		x.fresh = true
 		x.send(l)
 		return

@@ -24,7 +24,8 @@ import (
 // throughput on the 2-core bench machine, where the goroutine-per-
 // connection server reaches about 0.6x.
 //
-// The loop serves the common case itself: a request without a body, on a
+// The loop serves the common case itself: a request without a body, or
+// with a Content-Length body of up to evMaxBody that it takes in whole, on a
 // route without policies, transforms, mirror or tracing, to a plain-HTTP
 // service whose targets are IP addresses, answered by a response that
 // arrives whole within evMaxResponse. Everything else is served by the

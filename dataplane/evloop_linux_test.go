@@ -55,14 +55,19 @@ func TestEpollServesOnTheLoop(t *testing.T) {
 	gw.logs.waitLog(t, func(r map[string]slog.Value) bool { return r["path"].String() == "/n/19" && r["status"].Int64() == 200 })
 }
 
-// TestEpollHandsOverMidConnection: a request with a body moves the
-// connection to the goroutine server between two requests the loop
-// served, with nothing lost or reordered.
+// confChunkedPost is an HTTP/1.1 POST of body to path, chunked.
+func confChunkedPost(path, body string) string {
+	return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: tollgate.test\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", path, len(body), body)
+}
+
+// TestEpollHandsOverMidConnection: a request whose body the loop does not
+// take in (chunked) moves the connection to the goroutine server between
+// two requests the loop served, with nothing lost or reordered.
 func TestEpollHandsOverMidConnection(t *testing.T) {
 	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{})
 	cc := confDial(t, gw.addr)
 	for i, tt := range []struct{ raw, want string }{
-		{confGet("/a"), "GET /a "}, {confPost("/b", "hello"), "POST /b hello"}, {confGet("/c"), "GET /c "},
+		{confGet("/a"), "GET /a "}, {confChunkedPost("/b", "hello"), "POST /b hello"}, {confGet("/c"), "GET /c "},
 	} {
 		method := strings.Fields(tt.raw)[0]
 		resp, body := cc.do(t, method, tt.raw)
@@ -72,7 +77,7 @@ func TestEpollHandsOverMidConnection(t *testing.T) {
 	}
 	// Pipelined: the loop's answer, then the handed-over ones, in order.
 	cc = confDial(t, gw.addr)
-	if err := cc.write(confGet("/p1") + confPost("/p2", "xy") + confGet("/p3")); err != nil {
+	if err := cc.write(confGet("/p1") + confChunkedPost("/p2", "xy") + confGet("/p3")); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"GET /p1 ", "POST /p2 xy", "GET /p3 "} {
@@ -85,6 +90,71 @@ func TestEpollHandsOverMidConnection(t *testing.T) {
 	if handedOff != 2 {
 		t.Errorf("handed off %d connections, want 2", handedOff)
 	}
+}
+
+// TestEpollServesBodiesOnTheLoop: requests with a Content-Length body up
+// to evMaxBody are proxied by the loop, pipelined or not, with the body
+// byte for byte; a larger one is handed over and still arrives whole.
+func TestEpollServesBodiesOnTheLoop(t *testing.T) {
+	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{})
+	max := strings.Repeat("m", evMaxBody)
+	cc := confDial(t, gw.addr)
+	for i, tt := range []struct{ raw, want string }{
+		{confPost("/a", "hello"), "POST /a hello"},
+		{"PUT /b HTTP/1.1\r\nHost: tollgate.test\r\nContent-Length: 0\r\n\r\n", "PUT /b "},
+		{"DELETE /c HTTP/1.1\r\nHost: tollgate.test\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", "DELETE /c abc"},
+		{confPost("/d", max), "POST /d " + max},
+		{confGet("/e"), "GET /e "},
+	} {
+		method := strings.Fields(tt.raw)[0]
+		resp, body := cc.do(t, method, tt.raw)
+		if resp.StatusCode != 200 || body != tt.want {
+			t.Fatalf("#%d: %d %.40q, want %.40q", i, resp.StatusCode, body, tt.want)
+		}
+	}
+	cc = confDial(t, gw.addr)
+	if err := cc.write(confPost("/p1", "one") + confGet("/p2") + confPost("/p3", "GET /p4 HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"POST /p1 one", "GET /p2 ", "POST /p3 GET /p4 HTTP/1.1\r\n\r\n"} {
+		resp, body, err := cc.read(strings.Fields(want)[0])
+		if err != nil || resp.StatusCode != 200 || body != want {
+			t.Fatalf("pipelined %q: %v %v %q", want, resp, err, body)
+		}
+	}
+	if served, handedOff, _ := gw.loopCounts(); handedOff != 0 || served < 8 {
+		t.Fatalf("served %d on the loops, handed off %d: want 8 and 0", served, handedOff)
+	}
+	over := max + "!"
+	if resp, body := cc.do(t, "POST", confPost("/big", over)); resp.StatusCode != 200 || body != "POST /big "+over {
+		t.Fatalf("a body over evMaxBody: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if _, handedOff, _ := gw.loopCounts(); handedOff != 1 {
+		t.Errorf("handed off %d connections after a body over evMaxBody, want 1", handedOff)
+	}
+}
+
+// TestEpollSlowBodyIsHandedOver: a body whose rest does not come within
+// evBodyWait moves the connection to the goroutine server, which reads
+// the rest when it comes.
+func TestEpollSlowBodyIsHandedOver(t *testing.T) {
+	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{})
+	cc := confDial(t, gw.addr)
+	raw := confPost("/slow", "0123456789")
+	if err := cc.write(raw[:len(raw)-4]); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Condition(t, waitTimeout, "the connection handed over", func() bool {
+		_, handedOff, _ := gw.loopCounts()
+		return handedOff == 1
+	})
+	if err := cc.write(raw[len(raw)-4:]); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body, err := cc.read("POST"); err != nil || resp.StatusCode != 200 || body != "POST /slow 0123456789" {
+		t.Fatalf("%v %v %q", resp, err, body)
+	}
+	cc.inSync(t)
 }
 
 // TestEpollPolicyRoutesGoToGoroutines: a route whose chain has a policy

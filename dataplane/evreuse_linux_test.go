@@ -68,21 +68,21 @@ func TestParsedRequestDropsAGrownHeaderMap(t *testing.T) {
 	many.WriteString("\r\n")
 	small := "GET /b HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n"
 	var p parsedRequest
-	if _, _, ok := parseRequestInto([]byte(small), 1<<16, &p); !ok {
+	if _, _, ok := parseRequestInto([]byte(small), 1<<16, &p, false); !ok {
 		t.Fatal("small request refused")
 	}
 	kept := p.header
-	if req, _, ok := parseRequestInto([]byte(small), 1<<16, &p); !ok || req.Header.Get("X-A") != "1" || len(req.Header) != 1 {
+	if req, _, ok := parseRequestInto([]byte(small), 1<<16, &p, false); !ok || req.Header.Get("X-A") != "1" || len(req.Header) != 1 {
 		t.Fatalf("second small request: %v %v", ok, p.header)
 	}
 	if reflect.ValueOf(p.header).UnsafePointer() != reflect.ValueOf(kept).UnsafePointer() {
 		t.Error("a small header map was not reused")
 	}
-	if _, _, ok := parseRequestInto([]byte(many.String()), 1<<16, &p); !ok || len(p.header) != maxReusedFields+1 {
+	if _, _, ok := parseRequestInto([]byte(many.String()), 1<<16, &p, false); !ok || len(p.header) != maxReusedFields+1 {
 		t.Fatalf("large request: %v, %d fields", ok, len(p.header))
 	}
 	grown := p.header
-	if req, _, ok := parseRequestInto([]byte(small), 1<<16, &p); !ok || len(req.Header) != 1 {
+	if req, _, ok := parseRequestInto([]byte(small), 1<<16, &p, false); !ok || len(req.Header) != 1 {
 		t.Fatalf("small request after the large one: %v %v", ok, p.header)
 	}
 	if reflect.ValueOf(p.header).UnsafePointer() == reflect.ValueOf(grown).UnsafePointer() {

@@ -22,11 +22,11 @@ func outboundBoth(t *testing.T, in *http.Request, joined bool) (general, direct 
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)
 	out := outbound(context.Background(), rc)
-	if generalErr = writeRequestHead(bw, out, "10.0.0.1:80", 0); generalErr == nil {
+	if generalErr = writeRequestHead(bw, out, "10.0.0.1:80", in.ContentLength); generalErr == nil {
 		bw.Flush()
 		general, generalErr = http.ReadRequest(bufio.NewReader(&buf))
 	}
-	b, directErr := appendOutboundHead(nil, rc, rc.targetURL(), "10.0.0.1:80")
+	b, directErr := appendOutboundHead(nil, rc, rc.targetURL(), "10.0.0.1:80", in.ContentLength)
 	if directErr == nil {
 		direct, directErr = http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
 	}
@@ -35,8 +35,8 @@ func outboundBoth(t *testing.T, in *http.Request, joined bool) (general, direct 
 
 func checkOutboundSame(t *testing.T, raw string, remote string, joined bool) {
 	t.Helper()
-	in, end, ok := parseBufferedRequest([]byte(raw), 1<<20)
-	if !ok || end != len(raw) {
+	in, end, ok := parseRequestInto([]byte(raw), 1<<20, new(parsedRequest), true)
+	if !ok || end+int(in.ContentLength) != len(raw) {
 		return
 	}
 	in.RemoteAddr = remote
@@ -46,6 +46,9 @@ func checkOutboundSame(t *testing.T, raw string, remote string, joined bool) {
 	}
 	if gErr != nil {
 		return
+	}
+	if general.ContentLength != direct.ContentLength {
+		t.Fatalf("Content-Length: general %d, direct %d\n%q", general.ContentLength, direct.ContentLength, raw)
 	}
 	if general.Method != direct.Method || general.RequestURI != direct.RequestURI || general.Host != direct.Host {
 		t.Fatalf("request line: %s %s %s vs %s %s %s", general.Method, general.RequestURI, general.Host, direct.Method, direct.RequestURI, direct.Host)
@@ -65,6 +68,10 @@ func TestOutboundHeadMatchesGeneralPath(t *testing.T) {
 		"POST /p HTTP/1.1\r\nHost: gw\r\nX-Empty:\r\nX-Sp:   padded   \r\n\r\n",
 		"GET /%2Fenc/x%20y HTTP/1.0\r\nHost: gw\r\nX-Multi: 1\r\nX-Multi: 2\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: gw\r\nConnection: Tracestate\r\nTracestate: a=b\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}",
+		"PUT /p HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n",
+		"GET /p HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+		"DELETE /p HTTP/1.0\r\nHost: gw\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok",
 	} {
 		for _, joined := range []bool{false, true} {
 			checkOutboundSame(t, raw, "192.0.2.7:5555", joined)

@@ -384,3 +384,45 @@ func FuzzRequestHead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoopRequestHead holds the event loop's parse of a request with a
+// Content-Length body to http.ReadRequest: what the loop takes, net/http
+// takes too, with the same head, length and body bytes.
+func FuzzLoopRequestHead(f *testing.F) {
+	for _, seed := range []string{
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+		"PUT /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:  +4 \r\n\r\nabcd",
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.0\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nTrailer: X\r\n\r\nab",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var p parsedRequest
+		req, end, ok := parseRequestInto(raw, 1<<20, &p, true)
+		if !ok {
+			return
+		}
+		want, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+		if err != nil {
+			t.Fatalf("%q: accepted, http.ReadRequest refuses: %v", raw, err)
+		}
+		switch {
+		case req.Method != want.Method || req.RequestURI != want.RequestURI || req.Host != want.Host || req.Close != want.Close:
+			t.Fatalf("%q: %s %s host %q close %v, http.ReadRequest %s %s %q %v", raw, req.Method, req.RequestURI, req.Host, req.Close, want.Method, want.RequestURI, want.Host, want.Close)
+		case !maps.EqualFunc(req.Header, want.Header, slicesEqual):
+			t.Fatalf("%q: header %v, http.ReadRequest %v", raw, req.Header, want.Header)
+		case req.ContentLength != want.ContentLength || len(want.TransferEncoding) > 0 || len(want.Trailer) > 0:
+			t.Fatalf("%q: length %d, http.ReadRequest %d %v %v", raw, req.ContentLength, want.ContentLength, want.TransferEncoding, want.Trailer)
+		}
+		if n := int(req.ContentLength); end+n <= len(raw) {
+			body, err := io.ReadAll(want.Body)
+			if err != nil || string(body) != string(raw[end:end+n]) {
+				t.Fatalf("%q: body %q, http.ReadRequest %q (%v)", raw, raw[end:end+n], body, err)
+			}
+		}
+	})
+}

@@ -26,12 +26,16 @@ func readBufferedRequest(br *bufio.Reader, max int) (req *http.Request, ok bool)
 // parseBufferedRequest is readBufferedRequest on the bytes of buf: it
 // returns the request and the length of its head, or ok false.
 func parseBufferedRequest(buf []byte, max int) (req *http.Request, end int, ok bool) {
-	return parseRequestInto(buf, max, new(parsedRequest))
+	return parseRequestInto(buf, max, new(parsedRequest), false)
 }
 
 // parseRequestInto is parseBufferedRequest into p, which it resets
-// first: the request it returns is p's, valid until p is reused.
-func parseRequestInto(buf []byte, max int, p *parsedRequest) (req *http.Request, end int, ok bool) {
+// first: the request it returns is p's, valid until p is reused. With
+// withLength it also takes a request whose body is framed by a valid
+// Content-Length alone (no Transfer-Encoding or Trailer), and sets
+// req.ContentLength; the body, which follows the head in buf, is left to
+// the caller, and req.Body is http.NoBody.
+func parseRequestInto(buf []byte, max int, p *parsedRequest, withLength bool) (req *http.Request, end int, ok bool) {
 	end = headEnd(buf)
 	if end < 0 || end > max {
 		return nil, 0, false
@@ -46,8 +50,13 @@ func parseRequestInto(buf []byte, max int, p *parsedRequest) (req *http.Request,
 	// The Host field is kept out of the header, as http.ReadRequest does:
 	// it is req.Host.
 	h, host, hosts, err := parseFieldsInto(fields, "Host", p.values[:], p.header)
-	if err != nil || hasBodyFraming(h) || hosts > 1 {
+	if err != nil || hosts > 1 {
 		return nil, 0, false
+	}
+	if hasBodyFraming(h) {
+		if req.ContentLength, ok = plainContentLength(h, withLength); !ok {
+			return nil, 0, false
+		}
 	}
 	p.header = h
 	req.Header = h
@@ -177,6 +186,19 @@ var plainPathBytes = func() (t [256]bool) {
 }()
 
 // hasBodyFraming reports fields that give a request a body or trailers.
+// plainContentLength returns the body length of a request framed by a
+// valid Content-Length alone, as http.ReadRequest reads it, and false for
+// any other framing or when allowed is false.
+func plainContentLength(h http.Header, allowed bool) (int64, bool) {
+	_, te := h["Transfer-Encoding"]
+	_, tr := h["Trailer"]
+	if !allowed || te || tr {
+		return 0, false
+	}
+	n, err := contentLength(h)
+	return n, err == nil && n >= 0
+}
+
 func hasBodyFraming(h http.Header) bool {
 	_, cl := h["Content-Length"]
 	_, te := h["Transfer-Encoding"]
