@@ -248,8 +248,8 @@ func (x *evExchange) complete(l *evLoop, u *evUpstream, resp *http.Response, bod
 // it is whole in u and simple enough, and reports whether it did.
 func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
 	end := headEnd(u.in[:u.n])
-	if end < 0 || l.s.draining.Load() || len(x.w.header) > 1 && !relayableFields(x.w.header) {
-		return false // not whole yet, or a policy set fields the relay leaves to the writer
+	if end < 0 || l.s.draining.Load() || x.rc.Writer != &x.rc.rw || len(x.w.header) > 1 && !relayableFields(x.w.header) {
+		return false // not whole yet, a policy wraps the writer (response transforms), or set fields the relay leaves to it
 	}
 	// The head is read in place, not copied: scanResponseHead and
 	// appendRelayedHead keep nothing of it, and u.in does not change

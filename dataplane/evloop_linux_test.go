@@ -157,6 +157,15 @@ func TestEpollSlowBodyIsHandedOver(t *testing.T) {
 	cc.inSync(t)
 }
 
+// TestEpollServesTransformRoutes: header transforms are inline: the
+// loops apply them, to upstream answers and gateway errors alike.
+func TestEpollServesTransformRoutes(t *testing.T) {
+	gw := checkTransforms(t, func(cfg *store.Config) *testGateway { return startEpoll(t, cfg, Options{}) })
+	if served, handedOff, _ := gw.loopCounts(); handedOff != 0 || served < 3 {
+		t.Errorf("served %d on the loops, handed off %d: want 3 and 0", served, handedOff)
+	}
+}
+
 // TestEpollPolicyRoutesGoToGoroutines: a route whose chain has a policy
 // that is not inline is served by the goroutine server, policy included.
 func TestEpollPolicyRoutesGoToGoroutines(t *testing.T) {

@@ -36,18 +36,28 @@ func newTransformPolicy(rt *store.Route) (*transformPolicy, error) {
 	return &transformPolicy{req: req, resp: resp}, nil
 }
 
+var _ InlinePolicy = (*transformPolicy)(nil)
+
 // Wrap implements Policy.
 func (p *transformPolicy) Wrap(next Handler) Handler {
 	return func(rc *RequestContext) {
-		if p.req != nil {
-			p.req.apply(rc.Request.Header, rc)
-		}
-		if p.resp != nil {
-			rc.hw = headerWriter{ResponseWriter: rc.Writer, ops: p.resp, rc: rc}
-			rc.Writer = &rc.hw
-		}
+		p.Before(rc)
 		next(rc)
 	}
+}
+
+// Before transforms the request's headers and puts the response's
+// transform in front of rc.Writer; the request always goes on. It makes
+// the transforms an InlinePolicy, which the event loops run.
+func (p *transformPolicy) Before(rc *RequestContext) bool {
+	if p.req != nil {
+		p.req.apply(rc.Request.Header, rc)
+	}
+	if p.resp != nil {
+		rc.hw = headerWriter{ResponseWriter: rc.Writer, ops: p.resp, rc: rc}
+		rc.Writer = &rc.hw
+	}
+	return true
 }
 
 // headerOps is a compiled store.HeaderTransform; names are canonical and

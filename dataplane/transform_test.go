@@ -80,6 +80,13 @@ func transformContext(t *testing.T, rt store.Route, path string) *RequestContext
 }
 
 func TestTransformsThroughGateway(t *testing.T) {
+	checkTransforms(t, func(cfg *store.Config) *testGateway { return startGateway(t, cfg, Options{}) })
+}
+
+// checkTransforms checks request and response transforms, on gateway
+// errors too, through a gateway that start starts.
+func checkTransforms(t *testing.T, start func(*store.Config) *testGateway) *testGateway {
+	t.Helper()
 	echo := newEcho(t)
 	cfg := &store.Config{
 		Version:  1,
@@ -95,7 +102,7 @@ func TestTransformsThroughGateway(t *testing.T) {
 				ResponseHeaders: &store.HeaderTransform{Set: map[string]string{"Deprecation": "true"}}},
 		},
 	}
-	gw := startGateway(t, cfg, Options{})
+	gw := start(cfg)
 
 	resp, body := gw.get(t, "/v1/orders", "X-Secret", "s3cret")
 	got := decodeSeen(t, body)
@@ -114,6 +121,7 @@ func TestTransformsThroughGateway(t *testing.T) {
 	if resp.Header.Get("Deprecation") != "true" {
 		t.Errorf("gateway error on a v1 route lacks Deprecation: %v", resp.Header)
 	}
+	return gw
 }
 
 // recordingPolicy records the consumer the transform sees.
