@@ -481,7 +481,7 @@ type evRoute struct {
 // request without a body or with one it holds whole (see evMaxBody),
 // within the body limit, without upgrade or Expect, on a route whose chain is
 // inline policies only (see InlinePolicy; no mirror or tracing), to a
-// plain-HTTP service whose targets are IP addresses; and the gateway's own
+// plain-HTTP service whose targets have IP addresses (resolve.go); and the gateway's own
 // answers for no config, no route and oversized headers.
 func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || checkRequestHost(req) != nil {
@@ -502,7 +502,7 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 		return evRoute{}, false // the goroutine server answers 413
 	}
 	up := cr.service
-	if !inlineChain(cr.chain) || cr.mirror != nil || snap.trace.record || up.scheme != "http" || up.h2c || !up.ipTargets {
+	if !inlineChain(cr.chain) || cr.mirror != nil || snap.trace.record || up.scheme != "http" || up.h2c || !up.dialable.Load() {
 		return evRoute{}, false
 	}
 	return evRoute{snap: snap, cr: cr}, true

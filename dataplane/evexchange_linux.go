@@ -119,7 +119,7 @@ func (x *evExchange) next(l *evLoop) {
 
 // send writes the request on a connection to the current target.
 func (x *evExchange) send(l *evLoop) {
-	u, err := l.upstreamConn(x.t.addr, x.up.connectTimeout, x.fresh)
+	u, err := l.upstreamConn(x.t.dialAddr(), x.up.connectTimeout, x.fresh)
 	if err != nil {
 		x.attemptFailed(l, err)
 		return

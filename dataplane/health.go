@@ -46,17 +46,24 @@ func newActiveCheck(c *store.ActiveHealthCheck) *activeCheck {
 	return a
 }
 
-// start begins the upstream's background work (active health checks),
-// logging to log. It is called once, when the upstream first goes live.
+// start begins the upstream's background work (active health checks, and
+// the lookups of its targets' names), logging to log. It is called once, when the upstream first goes live.
 func (up *upstream) start(log *slog.Logger) {
 	up.stopMu.Lock()
 	defer up.stopMu.Unlock()
 	up.log, up.started = log, true
-	if up.active == nil || up.stopped {
+	named := up.hasNamedTargets()
+	if up.active == nil && !named || up.stopped {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	up.cancel = cancel
+	if named {
+		up.wg.Go(func() { up.resolveLoop(ctx) })
+	}
+	if up.active == nil {
+		return
+	}
 	for _, t := range up.targets {
 		if t.weight == 0 {
 			continue

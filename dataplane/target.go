@@ -15,10 +15,11 @@ type target struct {
 	weight int    // 0: out of rotation
 	index  int    // position in upstream.targets
 
-	inflight     atomic.Int64 // requests sent and not finished
-	activeDown   atomic.Bool  // marked unhealthy by active checks
-	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when not ejected
-	failures     atomic.Int32 // consecutive passive failures
+	inflight     atomic.Int64           // requests sent and not finished
+	activeDown   atomic.Bool            // marked unhealthy by active checks
+	ejectedUntil atomic.Int64           // unix nanoseconds; 0 when not ejected
+	failures     atomic.Int32           // consecutive passive failures
+	resolved     atomic.Pointer[string] // the ip:port the event loops dial (see dialAddr)
 }
 
 // available reports whether the target may get traffic now.

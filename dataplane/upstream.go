@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -41,11 +41,12 @@ type upstream struct {
 	rawPath     string
 	rawQuery    string // the URL's query, added before the request's
 
-	targets   []*target
-	ipTargets bool // every target is an IP address and port (no name to resolve)
-	balancer  balancer
-	hash      hashSpec
-	hashed    bool // the balancer uses hash
+	targets  []*target
+	dialable atomic.Bool   // every target in rotation has an IP address to dial (see resolve.go)
+	resolver *net.Resolver // looks up the targets' names; nil: net.DefaultResolver
+	balancer balancer
+	hash     hashSpec
+	hashed   bool // the balancer uses hash
 
 	connectTimeout time.Duration
 	readTimeout    time.Duration // per attempt: response headers, then each body read
@@ -158,7 +159,6 @@ func (up *upstream) setBasePath(escaped string) error {
 }
 
 func (up *upstream) compileTargets(targets []store.Target, proto string) error {
-	up.ipTargets = true
 	for i, t := range targets {
 		addr, err := store.TargetAddress(t.Target, proto)
 		if err != nil {
@@ -168,15 +168,27 @@ func (up *upstream) compileTargets(targets []store.Target, proto string) error {
 		if w < 0 || w > store.MaxTargetWeight {
 			return fmt.Errorf("target %q: weight %d out of range", t.Target, w)
 		}
-		up.targets = append(up.targets, &target{addr: addr, weight: w, index: i})
-		if _, err := netip.ParseAddrPort(addr); err != nil {
-			up.ipTargets = false
+		tg := &target{addr: addr, weight: w, index: i}
+		if !tg.named() {
+			tg.resolved.Store(&addr)
 		}
+		up.targets = append(up.targets, tg)
 	}
 	if len(up.targets) == 0 {
 		return fmt.Errorf("no targets")
 	}
+	up.dialable.Store(!up.hasNamedTargets())
 	return nil
+}
+
+// hasNamedTargets reports whether a target in rotation is given by name.
+func (up *upstream) hasNamedTargets() bool {
+	for _, t := range up.targets {
+		if t.weight > 0 && t.named() {
+			return true
+		}
+	}
+	return false
 }
 
 // upstreamTLSConfig builds the client TLS settings of an https service.
