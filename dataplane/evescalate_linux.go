@@ -89,6 +89,7 @@ func (s *evStream) run() {
 	x.dropInflight()
 	x.releaseSlot()
 	x.rc.timeUpstream(x.start)
+	x.rc.spans.end(x.rc, maxSpanSteps)
 	keep := endRequest(srv.g, x.rc, x.w)
 	s.upstream.Close()
 	conn.bw.Reset(&x.c.out) // the shell writes nowhere real any more

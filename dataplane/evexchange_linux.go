@@ -78,16 +78,16 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 	if route.snap.metrics != nil {
 		rc.metrics = route.snap.metrics[rc.route.order]
 	}
-	for _, p := range rc.route.chain {
-		if !p.(InlinePolicy).Before(rc) { // the policy answered
-			l.counts.served.Add(1)
-			c.finish(l, endRequest(l.g, rc, w))
-			return
-		}
+	if !runInline(rc, rc.route.chain) { // a policy answered
+		l.counts.served.Add(1)
+		c.finish(l, endRequest(l.g, rc, w))
+		return
 	}
+	rc.spans.start(rc, maxSpanSteps, UpstreamStep)
 	up := rc.route.service
 	if !up.acquire() {
 		rc.fail(fmt.Errorf("service %s: %w", up.name, errCircuitOpen))
+		rc.spans.end(rc, maxSpanSteps)
 		l.counts.served.Add(1)
 		c.finish(l, endRequest(l.g, rc, w))
 		return
@@ -290,6 +290,7 @@ func (x *evExchange) end(l *evLoop) {
 	x.done = true
 	x.releaseSlot()
 	x.rc.timeUpstream(x.start)
+	x.rc.spans.end(x.rc, maxSpanSteps)
 	l.counts.served.Add(1)
 	c := x.c
 	c.finish(l, endRequest(l.g, x.rc, x.w))

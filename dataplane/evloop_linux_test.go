@@ -4,6 +4,7 @@ package dataplane
 
 import (
 	"bufio"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -188,6 +189,60 @@ func TestEpollServesNamedTargets(t *testing.T) {
 	}
 	if _, handedOff, _ := gw.loopCounts(); handedOff != before {
 		t.Errorf("handed off %d connections after the name resolved", handedOff-before)
+	}
+}
+
+// inlineNamed is a named InlinePolicy that answers 401 itself when the
+// request has X-Reject.
+type inlineNamed string
+
+func (p inlineNamed) Name() string { return string(p) }
+
+func (p inlineNamed) Wrap(next Handler) Handler {
+	return func(rc *RequestContext) {
+		if p.Before(rc) {
+			next(rc)
+		}
+	}
+}
+
+func (p inlineNamed) Before(rc *RequestContext) bool {
+	if rc.Request.Header.Get("X-Reject") != "" {
+		rc.Reject(http.StatusUnauthorized, "unauthorized", "no")
+		return false
+	}
+	return true
+}
+
+// TestEpollRecordsSpans: with tracing on, the loops serve the route and
+// record each sampled request's span with the steps the goroutine path
+// times: each named policy, then the upstream.
+func TestEpollRecordsSpans(t *testing.T) {
+	echo := newEcho(t)
+	cfg := oneRoute(1, echo.URL, store.Route{Paths: []string{"/api"}})
+	cfg.Tracing = &store.Tracing{OTLPEndpoint: "http://collector:4318"}
+	sink := newSpanSink()
+	gw := startEpoll(t, cfg, Options{Spans: sink, TraceSample: 1, Policies: func(*store.Config, *store.Route) ([]Policy, error) {
+		return []Policy{inlineNamed("auth:test"), inlineNamed("second")}, nil
+	}})
+	resp, body := gw.get(t, "/api/x", "Traceparent", testTP)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	rec := recv(t, sink.got, "a span record")
+	if got := decodeSeen(t, body).Header.Get(headerTraceparent); got != "00-"+testTraceID+"-"+hex.EncodeToString(rec.Access.SpanID[:])+"-01" {
+		t.Errorf("the upstream saw traceparent %q, span id %x", got, rec.Access.SpanID)
+	}
+	if hex.EncodeToString(rec.ParentID[:]) != testParent || rec.Access.Status != 200 || rec.Name != "route" {
+		t.Errorf("record %+v, access %+v", rec, rec.Access)
+	}
+	checkSteps(t, rec, "auth:test", "second", UpstreamStep)
+	if resp, _ := gw.get(t, "/api/x", "X-Reject", "1"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	checkSteps(t, recv(t, sink.got, "the rejected request's span"), "auth:test")
+	if served, handedOff, _ := gw.loopCounts(); handedOff != 0 || served != 2 {
+		t.Errorf("served %d on the loops, handed off %d: want 2 and 0", served, handedOff)
 	}
 }
 

@@ -161,9 +161,39 @@ func timedHandler(h Handler, name string, slot int) Handler {
 			h(rc)
 			return
 		}
-		rc.spans.steps[slot] = stepTiming{name: name, start: time.Since(rc.start), started: true}
+		rc.spans.start(rc, slot, name)
 		h(rc)
 		rc.spans.end(rc, slot)
+	}
+}
+
+// runInline runs a chain of InlinePolicy (see inlineChain) on rc and
+// reports whether the request goes on, timing each named policy into its
+// slot as timedChain's shims do, for recorded requests.
+func runInline(rc *RequestContext, chain []Policy) bool {
+	slot := 0
+	for _, p := range chain {
+		n, named := p.(Named)
+		timed := named && slot < maxSpanSteps
+		if timed {
+			rc.spans.start(rc, slot, n.Name())
+		}
+		goOn := p.(InlinePolicy).Before(rc)
+		if timed {
+			rc.spans.end(rc, slot)
+			slot++
+		}
+		if !goOn {
+			return false
+		}
+	}
+	return true
+}
+
+// start begins the step in slot, for a recorded request.
+func (s *spanState) start(rc *RequestContext, slot int, name string) {
+	if s.on {
+		s.steps[slot] = stepTiming{name: name, start: time.Since(rc.start), started: true}
 	}
 }
 
