@@ -480,7 +480,7 @@ type evRoute struct {
 // false hands the connection to the goroutine server. The loop serves a
 // request without a body or with one it holds whole (see evMaxBody),
 // within the body limit, without upgrade or Expect, on a route whose chain is
-// inline policies only (see InlinePolicy; no mirror), to a
+// inline policies only (see InlinePolicy), to a
 // plain-HTTP service whose targets have IP addresses (resolve.go); and the gateway's own
 // answers for no config, no route and oversized headers.
 func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
@@ -502,7 +502,7 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 		return evRoute{}, false // the goroutine server answers 413
 	}
 	up := cr.service
-	if !inlineChain(cr.chain) || cr.mirror != nil || up.scheme != "http" || up.h2c || !up.dialable.Load() {
+	if !inlineChain(cr.chain) || up.scheme != "http" || up.h2c || !up.dialable.Load() {
 		return evRoute{}, false
 	}
 	return evRoute{snap: snap, cr: cr}, true

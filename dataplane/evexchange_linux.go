@@ -92,6 +92,7 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 		c.finish(l, endRequest(l.g, rc, w))
 		return
 	}
+	l.g.mirrorHeld(rc, c.body)
 	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout), slot: true,
 		relay: req.ProtoAtLeast(1, 1) && !req.Close && req.Method != http.MethodHead}
 	rc.fillTargetURL(&x.target, up)

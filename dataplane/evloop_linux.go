@@ -27,8 +27,9 @@ import (
 // The loop serves the common case itself: a request without a body, or
 // with a Content-Length body of up to evMaxBody that it takes in whole, on a
 // route whose policies are all inline (auth, rate limits, header
-// transforms: see InlinePolicy), without mirror, to a plain-HTTP
-// service whose targets are IP addresses, answered by a response that
+// transforms: see InlinePolicy), mirrored or not, to a plain-HTTP
+// service whose targets have IP addresses (names are looked up in the
+// background: resolve.go), answered by a response that
 // arrives whole within evMaxResponse. Everything else is served by the
 // goroutine server without a change in behaviour: a connection whose
 // request the loop does not serve is handed over, bytes read included,

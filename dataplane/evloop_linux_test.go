@@ -4,6 +4,7 @@ package dataplane
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -243,6 +244,29 @@ func TestEpollRecordsSpans(t *testing.T) {
 	checkSteps(t, recv(t, sink.got, "the rejected request's span"), "auth:test")
 	if served, handedOff, _ := gw.loopCounts(); handedOff != 0 || served != 2 {
 		t.Errorf("served %d on the loops, handed off %d: want 2 and 0", served, handedOff)
+	}
+}
+
+// TestEpollMirrors: the loops serve a mirrored route, and the shadow
+// gets each request with its body.
+func TestEpollMirrors(t *testing.T) {
+	primary, shadow := newBodyRecorder(t, "primary"), newBodyRecorder(t, "shadow")
+	gw := startEpoll(t, mirrorConfig(primary.url, shadow.url, store.Mirror{}), Options{})
+	cc := confDial(t, gw.addr)
+	for _, body := range []string{"hello", "", strings.Repeat("b", evMaxBody)} {
+		if resp, got := cc.do(t, "POST", confPost("/m", body)); resp.StatusCode != 200 || got != "primary" {
+			t.Fatalf("%d %q", resp.StatusCode, got)
+		}
+		want := sha256.Sum256([]byte(body))
+		if got := recv(t, primary.hashes, "the primary's body"); got != want {
+			t.Errorf("the primary got another body than %.20q", body)
+		}
+		if got := recv(t, shadow.hashes, "the shadow's body"); got != want {
+			t.Errorf("the shadow got another body than %.20q", body)
+		}
+	}
+	if served, handedOff, _ := gw.loopCounts(); handedOff != 0 || served != 3 {
+		t.Errorf("served %d on the loops, handed off %d: want 3 and 0", served, handedOff)
 	}
 }
 

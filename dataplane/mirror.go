@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,18 @@ func (m *mirror) sample() bool {
 // returned tee must be aborted when the exchange is over (which drops a
 // copy whose body was not read to the end).
 func (g *Gateway) startMirror(rc *RequestContext) *mirrorTee {
+	return g.mirror(rc, nil)
+}
+
+// mirrorHeld is startMirror for a request whose body, if any, the caller
+// holds whole (the event loops'): the copy gets its own copy of body.
+func (g *Gateway) mirrorHeld(rc *RequestContext, body []byte) {
+	g.mirror(rc, body)
+}
+
+// mirror is startMirror, with the body held whole in held when rc.body is
+// nil.
+func (g *Gateway) mirror(rc *RequestContext, held []byte) *mirrorTee {
 	m := rc.route.mirror
 	if m == nil || !m.sample() {
 		return nil
@@ -76,10 +89,13 @@ func (g *Gateway) startMirror(rc *RequestContext) *mirrorTee {
 	up := m.service
 	req := mirrorRequest(rc, up)
 	var tee *mirrorTee
-	if rc.body != nil {
+	switch {
+	case rc.body != nil:
 		tee = newMirrorTee()
 		req.Body = tee
 		rc.body.tee = tee
+	case len(held) > 0:
+		req.Body = io.NopCloser(bytes.NewReader(bytes.Clone(held)))
 	}
 	ctx, cancel := context.WithTimeout(g.bg, up.timeout)
 	req = req.WithContext(ctx)
