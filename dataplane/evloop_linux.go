@@ -95,7 +95,13 @@ type evCounts struct {
 	parked    atomic.Uint64 // waits parked in the netpoller (park)
 }
 
-// loopCounts sums the counts of every event loop of g, for tests.
+// LoopStats sums the counts of every event loop of g since it started.
+func (g *Gateway) LoopStats() LoopStats {
+	served, handedOff, streamed := g.loopCounts()
+	return LoopStats{Served: served, HandedOff: handedOff, Streamed: streamed}
+}
+
+// loopCounts sums the counts of every event loop of g.
 func (g *Gateway) loopCounts() (served, handedOff, streamed uint64) {
 	g.srvMu.Lock()
 	defer g.srvMu.Unlock()

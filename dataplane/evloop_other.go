@@ -12,3 +12,6 @@ import (
 func startLoops(*h1Server, net.Listener) (loopEngine, error) {
 	return nil, errors.New("the epoll engine needs Linux")
 }
+
+// LoopStats is zero: there are no event loops off Linux.
+func (g *Gateway) LoopStats() LoopStats { return LoopStats{} }

@@ -129,6 +129,15 @@ type TargetHealth struct {
 	InFlight int64
 }
 
+// LoopStats counts what the event loops (the epoll engine) did since the
+// gateway started, for metrics: how much of the traffic took the fast
+// path. Off Linux, or with the goroutine engine, it stays zero.
+type LoopStats struct {
+	Served    uint64 // requests answered on a loop
+	HandedOff uint64 // connections handed to the goroutine server (see routeOf)
+	Streamed  uint64 // responses too large or slow to buffer, streamed by a goroutine
+}
+
 // TargetHealth reports every target of every service of the config being
 // served, for metrics; it takes no lock that the request path takes.
 func (g *Gateway) TargetHealth() []TargetHealth {

@@ -156,7 +156,7 @@ func (a *Agent) start() error {
 		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns,
 		MaxHeaderBytes: a.cfg.MaxHeaderBytes, MaxRequestBodyBytes: a.cfg.MaxRequestBodyBytes,
 		EventLoops: a.cfg.EventLoops, DisableIOURing: a.cfg.NoIOURing}))
-	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway))
+	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway), metrics.NewLoopCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)
 	} else {

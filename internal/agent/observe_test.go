@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,6 +145,16 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	for series, v := range want {
 		if got, ok := m[series]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, v)
+		}
+	}
+	// The event loops answered the five requests to /orders and /down;
+	// the cache plugin is not inline, so /cached was handed over.
+	if runtime.GOOS == "linux" {
+		if got := m["tollgate_event_loop_requests_total"]; got != 5 {
+			t.Errorf("tollgate_event_loop_requests_total = %v, want 5", got)
+		}
+		if got := m["tollgate_event_loop_handoffs_total"]; got < 1 {
+			t.Errorf("tollgate_event_loop_handoffs_total = %v, want at least 1", got)
 		}
 	}
 	// Buckets are cumulative and end at the count.

@@ -1,0 +1,47 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tollgate/tollgate/dataplane"
+)
+
+// LoopSource is what the event-loop collector reads; *dataplane.Gateway
+// implements it.
+type LoopSource interface {
+	LoopStats() dataplane.LoopStats
+}
+
+// loopCollector reports the event loops' counts, read at scrape time.
+type loopCollector struct {
+	src                         LoopSource
+	served, handedOff, streamed *prometheus.Desc
+}
+
+// NewLoopCollector returns a collector of the event loops' counts: how
+// many requests took the fast path, and how many connections and
+// responses left it for goroutines.
+func NewLoopCollector(src LoopSource) prometheus.Collector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("tollgate_event_loop_"+name, help, nil, nil)
+	}
+	return &loopCollector{
+		src:       src,
+		served:    d("requests_total", "Requests answered on an event loop."),
+		handedOff: d("handoffs_total", "Client connections an event loop handed to the goroutine server (a request it does not serve: TLS upstream, chunked or large body, upgrade, a non-inline plugin)."),
+		streamed:  d("streamed_total", "Responses too large or slow for an event loop to buffer, streamed by a goroutine."),
+	}
+}
+
+func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.served
+	ch <- c.handedOff
+	ch <- c.streamed
+}
+
+func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.LoopStats()
+	ch <- prometheus.MustNewConstMetric(c.served, prometheus.CounterValue, float64(s.Served))
+	ch <- prometheus.MustNewConstMetric(c.handedOff, prometheus.CounterValue, float64(s.HandedOff))
+	ch <- prometheus.MustNewConstMetric(c.streamed, prometheus.CounterValue, float64(s.Streamed))
+}
