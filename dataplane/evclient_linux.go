@@ -65,11 +65,16 @@ func (o *evOutput) pending() bool { return o.off < len(o.buf) }
 
 const evClientEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP
 
-// openClient starts serving an accepted connection.
-func (l *evLoop) openClient(fd int, remote string) {
+// openClient starts serving an accepted connection, or with kept one the
+// goroutine server gave back between two requests (idle: it gets
+// IdleTimeout, and Shutdown closes it at once).
+func (l *evLoop) openClient(fd int, remote string, kept bool) {
 	c := &evClient{fd: fd, in: make([]byte, evClientBuffer)}
-	conn := &h1ServerConn{srv: l.s, remote: remote, accepted: l.now}
+	conn := &h1ServerConn{srv: l.s, remote: remote, accepted: l.now, kept: kept}
 	conn.state.Store(connNew)
+	if kept {
+		conn.state.Store(connIdle)
+	}
 	conn.bw = bufio.NewWriterSize(&c.out, 4096)
 	closeRaw := func() { l.post(func() { c.closeIfIdle(l) }) }
 	conn.closeRaw.Store(&closeRaw)
@@ -89,6 +94,9 @@ func (l *evLoop) openClient(fd int, remote string) {
 	c.events = evClientEvents
 	l.clients++
 	c.deadline = l.now.Add(l.g.opts.ReadHeaderTimeout)
+	if kept {
+		c.deadline = l.now.Add(l.g.opts.IdleTimeout)
+	}
 }
 
 func (c *evClient) ready(l *evLoop, events uint32) {
@@ -171,7 +179,7 @@ func (c *evClient) activate(l *evLoop) bool {
 func (c *evClient) grow(l *evLoop) {
 	limit := serverHeaderLimit(l.g.opts.MaxHeaderBytes) + h1ReadSlack
 	if len(c.in) >= limit {
-		c.handOff(l)
+		c.handOff(l, true)
 		return
 	}
 	bigger := make([]byte, min(2*len(c.in), limit))
@@ -213,7 +221,7 @@ func (c *evClient) serve(l *evLoop) {
 			route, ok = l.routeOf(req)
 		}
 		if !ok {
-			c.handOff(l) // the goroutine server serves (or refuses) it
+			c.handOff(l, !route.routeBound) // the goroutine server serves (or refuses) it
 			return
 		}
 		c.takeBody(req, end)
@@ -385,7 +393,7 @@ func (c *evClient) expire(l *evLoop, now time.Time) {
 	case c.ex != nil || c.deadline.IsZero() || !now.After(c.deadline):
 	case !c.bodyBy.IsZero():
 		c.bodyBy = time.Time{}
-		c.handOff(l)
+		c.handOff(l, true)
 	default:
 		c.close(l)
 	}
@@ -439,8 +447,11 @@ func (l *evLoop) closeIdleClients() {
 }
 
 // handOff gives the connection, with the bytes read from it, to the
-// goroutine server, which serves it from then on.
-func (c *evClient) handOff(l *evLoop) {
+// goroutine server. With toLoop, the request alone is the reason (its
+// body, say), and the goroutine server gives the connection back once it
+// is idle again (giveBack); otherwise it serves it from then on (the
+// route's next requests would come back anyway).
+func (c *evClient) handOff(l *evLoop, toLoop bool) {
 	nc, err := c.detach(l)
 	if err != nil {
 		l.g.log.Warn("event loop: handing a connection over failed", "err", err)
@@ -448,7 +459,7 @@ func (c *evClient) handOff(l *evLoop) {
 	}
 	l.counts.handedOff.Add(1)
 	pending := append([]byte(nil), c.in[:c.n]...)
-	l.s.adopt(&replayConn{TCPConn: nc, pending: pending}, c.conn, false)
+	l.s.adopt(&replayConn{TCPConn: nc, pending: pending}, c.conn, false, toLoop)
 }
 
 // detach takes the connection out of the loop as a *net.TCPConn; on
@@ -474,6 +485,9 @@ type evRoute struct {
 	snap *snapshot
 	cr   *compiledRoute
 	err  error
+	// routeBound, when routeOf declines, says the route (its policies
+	// or service) is why, not the request.
+	routeBound bool
 }
 
 // routeOf decides whether the loop serves req itself, and where it goes;
@@ -503,7 +517,7 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 	}
 	up := cr.service
 	if !inlineChain(cr.chain) || up.scheme != "http" || up.h2c || !up.dialable.Load() {
-		return evRoute{}, false
+		return evRoute{routeBound: true}, false
 	}
 	return evRoute{snap: snap, cr: cr}, true
 }

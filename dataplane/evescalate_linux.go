@@ -99,7 +99,7 @@ func (s *evStream) run() {
 		srv.remove(conn)
 		return
 	}
-	srv.adopt(&replayConn{TCPConn: s.client, pending: append(s.inPending, s.watched...)}, conn, true)
+	srv.adopt(&replayConn{TCPConn: s.client, pending: append(s.inPending, s.watched...)}, conn, true, true)
 }
 
 // watchClient reads from the client while the body streams, as the

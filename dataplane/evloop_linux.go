@@ -92,17 +92,13 @@ type evCounts struct {
 	served    atomic.Uint64 // answered on the loop
 	handedOff atomic.Uint64 // connections given to the goroutine server
 	streamed  atomic.Uint64 // responses streamed by a goroutine (escalate)
+	takenBack atomic.Uint64 // connections the goroutine server gave back (takeBack)
 	parked    atomic.Uint64 // waits parked in the netpoller (park)
 }
 
 // LoopStats sums the counts of every event loop of g since it started.
 func (g *Gateway) LoopStats() LoopStats {
-	served, handedOff, streamed := g.loopCounts()
-	return LoopStats{Served: served, HandedOff: handedOff, Streamed: streamed}
-}
-
-// loopCounts sums the counts of every event loop of g.
-func (g *Gateway) loopCounts() (served, handedOff, streamed uint64) {
+	var st LoopStats
 	g.srvMu.Lock()
 	defer g.srvMu.Unlock()
 	for srv := range g.servers {
@@ -117,12 +113,19 @@ func (g *Gateway) loopCounts() (served, handedOff, streamed uint64) {
 			continue
 		}
 		for _, l := range e.loops {
-			served += l.counts.served.Load()
-			handedOff += l.counts.handedOff.Load()
-			streamed += l.counts.streamed.Load()
+			st.Served += l.counts.served.Load()
+			st.HandedOff += l.counts.handedOff.Load()
+			st.Streamed += l.counts.streamed.Load()
+			st.TakenBack += l.counts.takenBack.Load()
 		}
 	}
-	return served, handedOff, streamed
+	return st
+}
+
+// loopCounts is LoopStats in short, for tests.
+func (g *Gateway) loopCounts() (served, handedOff, streamed uint64) {
+	st := g.LoopStats()
+	return st.Served, st.HandedOff, st.Streamed
 }
 
 // evEngine is the set of loops serving one listener.
@@ -161,6 +164,30 @@ func startLoops(s *h1Server, ln net.Listener) (loopEngine, error) {
 // stopAccepting makes every loop open the clients waiting in the
 // listener's queue and close its listener, and returns when they have; a
 // loop ends once its last client connection is gone.
+// takeBack gives fd, a kept connection between two requests, to the
+// loop with the fewest clients, and reports false (fd untouched) when no
+// loop can take it: they are shutting down or ended.
+func (e *evEngine) takeBack(fd int, remote string) bool {
+	if len(e.loops) == 0 || e.loops[0].s.shutting.Load() {
+		return false
+	}
+	target := e.loops[0]
+	for _, l := range e.loops[1:] {
+		if l.load.Load() < target.load.Load() {
+			target = l
+		}
+	}
+	target.load.Add(1)
+	target.s.incoming.Add(1)
+	if target.deliver(fd, remote, true) {
+		target.counts.takenBack.Add(1)
+		return true
+	}
+	target.s.incoming.Add(-1)
+	target.load.Add(-1)
+	return false
+}
+
 func (e *evEngine) stopAccepting() {
 	var waits []chan struct{}
 	for _, l := range e.loops {
@@ -449,28 +476,30 @@ func (l *evLoop) runTasks() {
 	l.mu.Unlock()
 	for _, in := range incoming {
 		l.s.incoming.Add(-1)
-		l.runTask(func() { l.openClient(in.fd, in.remote) }) // a panic spares the rest
+		l.runTask(func() { l.openClient(in.fd, in.remote, in.kept) }) // a panic spares the rest
 	}
 	for _, f := range tasks {
 		l.runTask(f)
 	}
 }
 
-// evIncoming is an accepted connection on its way to a loop.
+// evIncoming is an accepted connection on its way to a loop, or a kept
+// one the goroutine server gives back (between two requests).
 type evIncoming struct {
 	fd     int
 	remote string
+	kept   bool
 }
 
-// deliver queues an accepted connection for the loop to open, and
-// reports false if the loop has ended.
-func (l *evLoop) deliver(fd int, remote string) bool {
+// deliver queues a connection for the loop to open, and reports false if
+// the loop has ended.
+func (l *evLoop) deliver(fd int, remote string, kept bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
 		return false
 	}
-	l.incoming = append(l.incoming, evIncoming{fd, remote})
+	l.incoming = append(l.incoming, evIncoming{fd, remote, kept})
 	one := [8]byte{1}
 	_, _ = syscall.Write(l.wakeFD, one[:])
 	return true
@@ -560,7 +589,7 @@ func (l *evLoop) assign(fd int, remote string) {
 	target.load.Add(1)
 	if target != l {
 		l.s.incoming.Add(1)
-		if target.deliver(fd, remote) {
+		if target.deliver(fd, remote, false) {
 			return
 		}
 		l.s.incoming.Add(-1)
@@ -569,7 +598,7 @@ func (l *evLoop) assign(fd int, remote string) {
 		target.load.Add(-1)
 		l.load.Add(1)
 	}
-	l.openClient(fd, remote)
+	l.openClient(fd, remote, false)
 }
 
 // stopAccepting closes the loop's listener. Its idle clients stay open
@@ -592,7 +621,7 @@ func (l *evLoop) stopAccepting() {
 func (l *evLoop) drainBacklog() {
 	acceptWaiting(l.lfd, func(fd int, sa syscall.Sockaddr) {
 		l.load.Add(1)
-		l.openClient(fd, sockaddrString(sa))
+		l.openClient(fd, sockaddrString(sa), false)
 	})
 }
 

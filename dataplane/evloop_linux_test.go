@@ -287,8 +287,9 @@ func TestEpollPolicyRoutesGoToGoroutines(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Policy") != "ran" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
 	}
-	if _, handedOff, _ := gw.loopCounts(); handedOff != 1 {
-		t.Errorf("handed off %d, want 1", handedOff)
+	gw.get(t, "/y")
+	if st := gw.LoopStats(); st.HandedOff != 1 || st.TakenBack != 0 {
+		t.Errorf("handed off %d, given back %d: want 1 and 0 (the route is the reason)", st.HandedOff, st.TakenBack)
 	}
 }
 
@@ -314,8 +315,34 @@ func TestEpollLargeResponseIsStreamed(t *testing.T) {
 			t.Fatalf("small: %d %q", resp.StatusCode, body)
 		}
 	}
-	if _, _, streamed := gw.loopCounts(); streamed != 1 {
-		t.Errorf("streamed %d, want 1 (the connection stays with the goroutine server after)", streamed)
+	if st := gw.LoopStats(); st.Streamed != 2 || st.TakenBack != 2 {
+		t.Errorf("streamed %d, given back %d: want 2 and 2 (the connection comes back to the loops after each)", st.Streamed, st.TakenBack)
+	}
+}
+
+// TestEpollGivesConnectionsBack: a connection handed over for a request
+// the loops do not take in (a chunked or large body), or for a response
+// too large to buffer, comes back to the loops once idle; one handed over
+// for its route stays with the goroutine server.
+func TestEpollGivesConnectionsBack(t *testing.T) {
+	gw := startEpoll(t, oneRoute(1, newTextEcho(t), store.Route{Paths: []string{"/"}}), Options{})
+	large := strings.Repeat("l", evMaxBody+1)
+	cc := confDial(t, gw.addr)
+	for i, tt := range []struct{ raw, want string }{
+		{confChunkedPost("/a", "hello"), "POST /a hello"},
+		{confGet("/b"), "GET /b "},
+		{confPost("/c", large), "POST /c " + large},
+		{confGet("/d"), "GET /d "},
+		{confGet("/e"), "GET /e "},
+	} {
+		method := strings.Fields(tt.raw)[0]
+		resp, body := cc.do(t, method, tt.raw)
+		if resp.StatusCode != 200 || body != tt.want {
+			t.Fatalf("#%d: %d %.40q, want %.40q", i, resp.StatusCode, body, tt.want)
+		}
+	}
+	if st := gw.LoopStats(); st.HandedOff != 2 || st.TakenBack != 2 || st.Served != 3 {
+		t.Errorf("handed off %d, given back %d, served on the loops %d: want 2, 2 and 3", st.HandedOff, st.TakenBack, st.Served)
 	}
 }
 

@@ -15,3 +15,6 @@ func startLoops(*h1Server, net.Listener) (loopEngine, error) {
 
 // LoopStats is zero: there are no event loops off Linux.
 func (g *Gateway) LoopStats() LoopStats { return LoopStats{} }
+
+// giveBack has no loops to give a connection to.
+func (c *h1ServerConn) giveBack() bool { return false }

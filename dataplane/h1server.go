@@ -215,9 +215,12 @@ func (s *h1Server) remove(c *h1ServerConn) {
 // for old: the request it carries is answered (with Connection: close).
 // kept says nc is between two requests of a kept connection (its last
 // answer was streamed): it is idle, not new, so it gets IdleTimeout and
-// Shutdown closes it at once, not after h1NewConnGrace.
-func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn, kept bool) {
+// Shutdown closes it at once, not after h1NewConnGrace. toLoop says the
+// loop handed nc over for its request (or answer) alone, not for its
+// route: it goes back to the loops once idle.
+func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn, kept, toLoop bool) {
 	c := newH1ServerConn(s, nc)
+	c.toLoop = toLoop
 	if kept {
 		c.kept = true
 		c.state.Store(connIdle)

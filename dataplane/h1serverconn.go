@@ -63,6 +63,7 @@ type h1ServerConn struct {
 	remote   string
 	tlsState *tls.ConnectionState // nil on a plain connection
 	kept     bool                 // adopted between two requests: no first-request checks
+	toLoop   bool                 // adopted for one request: given back to the loops once idle (giveBack)
 	state    atomic.Int32
 	accepted time.Time
 	lr       limitedReader
@@ -142,6 +143,10 @@ func (c *h1ServerConn) serve() {
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.watch.init(c)
 	for {
+		if c.toLoop && c.giveBack() {
+			hijacked = true // the loop's now
+			return
+		}
 		keep, gone := c.serveOne()
 		if gone {
 			hijacked = true

@@ -136,6 +136,7 @@ type LoopStats struct {
 	Served    uint64 // requests answered on a loop
 	HandedOff uint64 // connections handed to the goroutine server (see routeOf)
 	Streamed  uint64 // responses too large or slow to buffer, streamed by a goroutine
+	TakenBack uint64 // kept connections the goroutine server gave back to a loop
 }
 
 // TargetHealth reports every target of every service of the config being

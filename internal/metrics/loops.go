@@ -14,13 +14,13 @@ type LoopSource interface {
 
 // loopCollector reports the event loops' counts, read at scrape time.
 type loopCollector struct {
-	src                         LoopSource
-	served, handedOff, streamed *prometheus.Desc
+	src                                   LoopSource
+	served, handedOff, streamed, returned *prometheus.Desc
 }
 
 // NewLoopCollector returns a collector of the event loops' counts: how
-// many requests took the fast path, and how many connections and
-// responses left it for goroutines.
+// many requests took the fast path, how many connections and responses
+// left it for goroutines, and how many connections came back.
 func NewLoopCollector(src LoopSource) prometheus.Collector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("tollgate_event_loop_"+name, help, nil, nil)
@@ -30,6 +30,7 @@ func NewLoopCollector(src LoopSource) prometheus.Collector {
 		served:    d("requests_total", "Requests answered on an event loop."),
 		handedOff: d("handoffs_total", "Client connections an event loop handed to the goroutine server (a request it does not serve: TLS upstream, chunked or large body, upgrade, a non-inline plugin)."),
 		streamed:  d("streamed_total", "Responses too large or slow for an event loop to buffer, streamed by a goroutine."),
+		returned:  d("returns_total", "Client connections the goroutine server gave back to an event loop, once idle after the request or response it was handed over for."),
 	}
 }
 
@@ -37,6 +38,7 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.served
 	ch <- c.handedOff
 	ch <- c.streamed
+	ch <- c.returned
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -44,4 +46,5 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.served, prometheus.CounterValue, float64(s.Served))
 	ch <- prometheus.MustNewConstMetric(c.handedOff, prometheus.CounterValue, float64(s.HandedOff))
 	ch <- prometheus.MustNewConstMetric(c.streamed, prometheus.CounterValue, float64(s.Streamed))
+	ch <- prometheus.MustNewConstMetric(c.returned, prometheus.CounterValue, float64(s.TakenBack))
 }
