@@ -208,13 +208,8 @@ func (c *evClient) serve(l *evLoop) {
 		if !c.activate(l) {
 			return
 		}
-		if ok && req.ContentLength > 0 {
-			switch {
-			case req.ContentLength > evMaxBody || len(req.Header["Expect"]) > 0:
-				ok = false // streamed, or answered 100 Continue, by the goroutine server
-			case !c.bodyArrived(l, end, int(req.ContentLength)):
-				return
-			}
+		if ok && req.ContentLength > 0 && (req.ContentLength > evMaxBody || len(req.Header["Expect"]) > 0) {
+			ok = false // streamed, or answered 100 Continue, by the goroutine server
 		}
 		var route evRoute
 		if ok {
@@ -223,6 +218,9 @@ func (c *evClient) serve(l *evLoop) {
 		if !ok {
 			c.handOff(l, !route.routeBound) // the goroutine server serves (or refuses) it
 			return
+		}
+		if req.ContentLength > 0 && !c.bodyArrived(l, end, int(req.ContentLength)) {
+			return // routed again when the rest comes
 		}
 		c.takeBody(req, end)
 		c.deadline = time.Time{}

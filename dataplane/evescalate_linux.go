@@ -22,6 +22,7 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 	l.settle(&c.out) // what the ring did not send yet goes from the goroutine
 	l.settle(&u.out)
 	upPending := append([]byte(nil), u.in[end:u.n]...)
+	upOut := append([]byte(nil), u.out.buf[u.out.off:]...) // the rest of the request (a body the upstream is slow to take)
 	inPending := append([]byte(nil), c.in[:c.n]...)
 	outPending := append([]byte(nil), c.out.buf[c.out.off:]...)
 	x.u, u.ex = nil, nil
@@ -45,7 +46,7 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 	}
 	l.counts.streamed.Add(1)
 	s := &evStream{x: x, resp: resp, f: f, client: clientConn, upstream: upConn,
-		upPending: upPending, inPending: inPending, outPending: outPending}
+		upPending: upPending, upOut: upOut, inPending: inPending, outPending: outPending}
 	closeBoth := func() { clientConn.Close(); upConn.Close() } // for Server.Close
 	c.conn.closeRaw.Store(&closeBoth)
 	go s.run()
@@ -58,6 +59,7 @@ type evStream struct {
 	f                                framing
 	client, upstream                 *net.TCPConn
 	upPending, inPending, outPending []byte
+	upOut                            []byte // the request bytes the loop had not sent yet
 
 	// The client watch: a read on the client while the body streams.
 	stopping   atomic.Bool
@@ -74,6 +76,12 @@ func (s *evStream) run() {
 		if _, err := s.client.Write(s.outPending); err != nil {
 			x.rc.fail(errClientGone)
 		}
+	}
+	if len(s.upOut) > 0 {
+		// The upstream answered before taking the whole request: the
+		// rest goes while the response streams (a failed write shows in
+		// the response's reads).
+		go func() { _, _ = s.upstream.Write(s.upOut) }()
 	}
 	conn.bw.Reset(s.client)
 	br := bufio.NewReaderSize(&replayConn{TCPConn: s.upstream, pending: s.upPending}, h1BufferSize)

@@ -120,7 +120,7 @@ func (x *evExchange) next(l *evLoop) {
 
 // send writes the request on a connection to the current target.
 func (x *evExchange) send(l *evLoop) {
-	u, err := l.upstreamConn(x.t.dialAddr(), x.up.connectTimeout, x.fresh)
+	u, err := l.upstreamConn(x.t.dialAddr(), x.up.connectTimeout, x.fresh, len(x.c.body) > 0)
 	if err != nil {
 		x.attemptFailed(l, err)
 		return
@@ -277,6 +277,9 @@ func (x *evExchange) succeed(l *evLoop, u *evUpstream, used int, keep bool) {
 	x.u, u.ex, x.resp = nil, nil, nil
 	if keep && u.n == 0 && !u.out.pending() { // not with unsent request bytes
 		u.out.buf, u.out.off = u.out.buf[:0], 0
+		if cap(u.out.buf) > evClientBuffer { // grown for a body: not kept while idle
+			u.out.buf = nil
+		}
 		l.putIdle(u)
 	} else {
 		u.close(l)

@@ -214,8 +214,8 @@ func TestEvReviewShutdownDropsHandedOverRequest(t *testing.T) {
 		shut := make(chan error, 1)
 		go func() { shut <- gw.Shutdown(context.Background()) }()
 		waitfor.Condition(t, waitTimeout, "Shutdown to close the listener", s.draining.Load)
-		// A request with a body: the loop hands it to the goroutine server.
-		if err := cc.write(confPost("/p", "body")); err != nil {
+		// A chunked body: the loop hands it to the goroutine server.
+		if err := cc.write(confChunkedPost("/p", "body")); err != nil {
 			t.Fatal(err)
 		}
 		resp, body, err := cc.read("POST")

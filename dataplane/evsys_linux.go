@@ -60,3 +60,12 @@ func inputWaiting(fd int) bool {
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	return errno == 0 && n > 0
 }
+
+// idleOpen reports whether an idle socket is open with nothing to read:
+// a non-blocking MSG_PEEK would block.
+func idleOpen(fd int) bool {
+	var b [1]byte
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno == syscall.EAGAIN
+}

@@ -32,10 +32,18 @@ type evUpstream struct {
 }
 
 // upstreamConn returns an idle connection to addr, or connects a new one.
-func (l *evLoop) upstreamConn(addr string, connectTimeout time.Duration, fresh bool) (*evUpstream, error) {
-	if list := l.idle[addr]; len(list) > 0 && !fresh {
+// With probe (a request with a body, which is not replayed on a fresh
+// connection), an idle one is taken only if it is still open with
+// nothing to read, as h1Client checks: the upstream may have closed it
+// since the loop last looked at its events.
+func (l *evLoop) upstreamConn(addr string, connectTimeout time.Duration, fresh, probe bool) (*evUpstream, error) {
+	for list := l.idle[addr]; len(list) > 0 && !fresh; list = l.idle[addr] {
 		u := list[len(list)-1]
 		l.idle[addr] = list[:len(list)-1]
+		if probe && !idleOpen(u.fd) {
+			u.close(l)
+			continue
+		}
 		u.reused, u.answered = true, false
 		return u, nil
 	}

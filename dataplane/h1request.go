@@ -185,7 +185,6 @@ var plainPathBytes = func() (t [256]bool) {
 	return t
 }()
 
-// hasBodyFraming reports fields that give a request a body or trailers.
 // plainContentLength returns the body length of a request framed by a
 // valid Content-Length alone, as http.ReadRequest reads it, and false for
 // any other framing or when allowed is false.
@@ -199,6 +198,7 @@ func plainContentLength(h http.Header, allowed bool) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
+// hasBodyFraming reports fields that give a request a body or trailers.
 func hasBodyFraming(h http.Header) bool {
 	_, cl := h["Content-Length"]
 	_, te := h["Transfer-Encoding"]
