@@ -305,19 +305,23 @@ func loopClient(t *testing.T, s *h1Server, local string, f func(c *evClient)) bo
 	return found
 }
 
+// smallRcvbuf is a dialer's or listener's Control that gives the socket
+// a 2 KiB receive buffer.
+func smallRcvbuf(_, _ string, rc syscall.RawConn) error {
+	var err error
+	if cerr := rc.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
 // slowReader dials addr with a small receive buffer, so that a response
 // of some tens of KiB stays partly unsent while the client does not read.
 func slowReader(t *testing.T, addr string) *confConn {
 	t.Helper()
-	d := net.Dialer{Timeout: waitTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		if cerr := rc.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
-		}); cerr != nil {
-			return cerr
-		}
-		return err
-	}}
+	d := net.Dialer{Timeout: waitTimeout, Control: smallRcvbuf}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
