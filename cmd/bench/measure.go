@@ -213,6 +213,21 @@ func report(w io.Writer, results []result) {
 	added := func(r result) time.Duration { return r.openP50 - d.openP50 }
 	fmt.Fprintf(w, "added p50 at the open-loop rate: nginx +%s, tollgate +%s, ratio (tollgate-direct)/(nginx-direct) = %.2f   (target <= 1.00)\n",
 		added(n), added(t), float64(added(t))/float64(max(added(n), time.Microsecond)))
+	pn, pt := pairedAdded(n, d), pairedAdded(t, d)
+	fmt.Fprintf(w, "added p50 paired by round (median over rounds of the proxy's p50 minus direct's in the same round): nginx +%s, tollgate +%s, ratio %.2f\n",
+		pn, pt, float64(pt)/float64(max(pn, time.Microsecond)))
+}
+
+// pairedAdded is the median over open-loop rounds of r's p50 minus
+// direct's p50 in the same round: the targets of a round run back to
+// back, so a drift of the shared machine between rounds cancels out.
+func pairedAdded(r, direct result) time.Duration {
+	n := min(len(r.openP50s), len(direct.openP50s))
+	diffs := make([]time.Duration, n)
+	for i := range n {
+		diffs[i] = r.openP50s[i] - direct.openP50s[i]
+	}
+	return median(diffs)
 }
 
 // fmtDurations prints durations in whole µs, comma-separated.
