@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -36,8 +38,10 @@ type evExchange struct {
 	start   time.Time
 	timeout time.Time // up.timeout after start: the end of every attempt
 	fresh   bool      // a stale pooled connection failed: the next one is new
+	byName  bool      // the target was dialled by its name once (dialByName)
 	done    bool
 	slot    bool // holds a breaker slot of up (acquire)
+	mirror  bool // the route's copy waits for the upstream to take the body (bodySent)
 	pending bool // holds a count in t.inflight
 
 	// The response head of the current attempt, once it arrived: resp,
@@ -92,9 +96,13 @@ func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 		c.finish(l, endRequest(l.g, rc, w))
 		return
 	}
-	l.g.mirrorHeld(rc, c.body)
 	x := &evExchange{c: c, rc: rc, w: w, up: up, start: l.now, timeout: l.now.Add(up.timeout), slot: true,
 		relay: req.ProtoAtLeast(1, 1) && !req.Close && req.Method != http.MethodHead}
+	if len(c.body) == 0 {
+		l.g.mirrorHeld(rc, nil)
+	} else {
+		x.mirror = rc.route.mirror != nil // copied once an upstream took it, as the tee does
+	}
 	rc.fillTargetURL(&x.target, up)
 	if up.hashed {
 		x.key = up.hash.key(rc)
@@ -125,7 +133,13 @@ func (x *evExchange) send(l *evLoop) {
 		x.attemptFailed(l, err)
 		return
 	}
+	x.sendOn(l, u)
+}
+
+// sendOn writes the request on u.
+func (x *evExchange) sendOn(l *evLoop, u *evUpstream) {
 	x.u, u.ex = u, x
+	var err error
 	body := x.c.body
 	u.out.buf, err = appendOutboundHead(u.out.buf, x.rc, &x.target, x.t.addr, int64(len(body)))
 	if err != nil {
@@ -140,6 +154,16 @@ func (x *evExchange) send(l *evLoop) {
 	u.deadline = earliest(x.timeout, l.now.Add(x.up.readTimeout))
 	u.flush(l)
 	u.update(l)
+}
+
+// bodySent starts the route's copy of a request with a body once an
+// upstream connection took the whole request: the goroutine path's copy
+// is fed by the primary's reads, and a body never read is not copied.
+func (x *evExchange) bodySent(l *evLoop) {
+	if x.mirror {
+		x.mirror = false
+		l.g.mirrorHeld(x.rc, x.c.body)
+	}
 }
 
 // received parses what u holds of the response: it completes the
@@ -326,6 +350,12 @@ func (x *evExchange) attemptFailed(l *evLoop, err error) {
 		x.send(l)
 		return
 	}
+	var ce *connectError
+	if errors.As(err, &ce) && !x.byName && x.t.named() && l.now.Before(x.timeout) {
+		x.byName = true
+		x.dialByName(l)
+		return
+	}
 	x.fresh = false
 	t := x.t
 	x.dropInflight()
@@ -361,6 +391,48 @@ func (x *evExchange) retryAfterWait(l *evLoop, t *target, err error) {
 		return
 	}
 	x.next(l)
+}
+
+// dialByName connects to the current target by its name, off the loop,
+// as the goroutine path's dialer does on every new connection (a fresh
+// lookup, then each address in turn), once the address the loop keeps
+// for it failed: the name moved, or has addresses the loop did not try.
+// The address that answered is the one the loops dial from then on.
+func (x *evExchange) dialByName(l *evLoop) {
+	t, timeout := x.t, min(x.up.connectTimeout, x.timeout.Sub(l.now))
+	go func() {
+		fd, addr := -1, ""
+		nc, err := (&net.Dialer{Timeout: timeout, Resolver: x.up.resolver}).Dial("tcp", t.addr)
+		if err == nil {
+			addr = nc.RemoteAddr().String()
+			fd, err = dupSocket(nc.(*net.TCPConn))
+			nc.Close()
+		}
+		if err == nil {
+			t.resolved.Store(&addr)
+		}
+		posted := l.post(func() {
+			l.now = time.Now()
+			switch {
+			case x.done:
+				if fd >= 0 {
+					syscall.Close(fd)
+				}
+			case err != nil:
+				x.attemptFailed(l, &connectError{fmt.Errorf("connect to %s: %w", t.addr, err)})
+			default:
+				u, err := l.openUpstream(fd, addr)
+				if err != nil {
+					x.attemptFailed(l, err)
+					return
+				}
+				x.sendOn(l, u)
+			}
+		})
+		if !posted && fd >= 0 {
+			syscall.Close(fd)
+		}
+	}()
 }
 
 // timedOut fails the current attempt when its connect or read timeout, or

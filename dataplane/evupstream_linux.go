@@ -71,6 +71,19 @@ func (l *evLoop) upstreamConn(addr string, connectTimeout time.Duration, fresh, 
 	return u, nil
 }
 
+// openUpstream registers fd, a connected socket to addr, as a new
+// upstream connection of the loop.
+func (l *evLoop) openUpstream(fd int, addr string) (*evUpstream, error) {
+	u := &evUpstream{fd: fd, addr: addr, in: make([]byte, evUpstreamBuffer)}
+	u.events = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT
+	if err := l.add(fd, u.events); err != nil {
+		syscall.Close(fd)
+		return nil, &connectError{err}
+	}
+	l.sockets.set(fd, u)
+	return u, nil
+}
+
 // dialNonblocking starts a TCP connection to ap.
 func dialNonblocking(ap netip.AddrPort) (int, error) {
 	family := syscall.AF_INET
@@ -192,6 +205,9 @@ func (u *evUpstream) flush(l *evLoop) {
 	}
 	if !u.out.pending() {
 		u.out.buf, u.out.off, u.out.blocked = u.out.buf[:0], 0, false
+		if x := u.ex; x != nil {
+			x.bodySent(l)
+		}
 	}
 }
 

@@ -145,6 +145,9 @@ func sendMirror(req *http.Request, up *upstream, key uint64) {
 	defer t.inflight.Add(-1)
 	status := 0
 	resp, err := up.transport.RoundTrip(req)
+	if errors.Is(err, errMirrorDropped) {
+		return // the copy was given up (its body was not read): nothing to say about t
+	}
 	if err == nil {
 		status = resp.StatusCode
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, mirrorDrainBytes))

@@ -99,9 +99,13 @@ func (t *target) resolve(ctx context.Context, r *net.Resolver) error {
 	if len(ips) == 0 {
 		return errNoAddress
 	}
-	addr := netip.AddrPortFrom(ips[0].Unmap(), uint16(port)).String()
-	if cur := t.resolved.Load(); cur == nil || *cur != addr {
-		t.resolved.Store(&addr)
+	cur := t.resolved.Load()
+	for _, ip := range ips {
+		if cur != nil && netip.AddrPortFrom(ip.Unmap(), uint16(port)).String() == *cur {
+			return nil // still one of the name's: keep the one that answered (dialByName)
+		}
 	}
+	addr := netip.AddrPortFrom(ips[0].Unmap(), uint16(port)).String()
+	t.resolved.Store(&addr)
 	return nil
 }
