@@ -161,9 +161,6 @@ func startLoops(s *h1Server, ln net.Listener) (loopEngine, error) {
 	return e, nil
 }
 
-// stopAccepting makes every loop open the clients waiting in the
-// listener's queue and close its listener, and returns when they have; a
-// loop ends once its last client connection is gone.
 // takeBack gives fd, a kept connection between two requests, to the
 // loop with the fewest clients, and reports false (fd untouched) when no
 // loop can take it: they are shutting down or ended.
@@ -188,6 +185,9 @@ func (e *evEngine) takeBack(fd int, remote string) bool {
 	return false
 }
 
+// stopAccepting makes every loop open the clients waiting in the
+// listener's queue and close its listener, and returns when they have; a
+// loop ends once its last client connection is gone.
 func (e *evEngine) stopAccepting() {
 	var waits []chan struct{}
 	for _, l := range e.loops {
