@@ -29,7 +29,7 @@ func TestCachePurgeReachesEveryNode(t *testing.T) {
 		"routes":[{"name":"items","service":"api","paths":["/items"]}],
 		"plugins":[{"name":"cache","route":"items"}]}`, up.URL)
 	leader := leaderOf(nodes)
-	leader.must(200, "PUT", "/v1/config", doc)
+	leader.putConfig(doc)
 	want := leader.version() // the leader applied it before answering
 	get := func(n *node, path string) string {
 		t.Helper()

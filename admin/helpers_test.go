@@ -215,6 +215,24 @@ func (n *node) must(want int, method, path string, body any, headers ...string) 
 	return r
 }
 
+// putConfig replaces the config through n and returns the answer. A
+// write whose leader lost its leadership before it committed has an
+// unknown outcome (a 5xx); a whole-document PUT is safe to repeat, so it
+// is sent again until it is acknowledged or 10 s have passed. A slow,
+// shared machine can starve Raft's heartbeats long enough for that.
+func (n *node) putConfig(doc string) resp {
+	n.t.Helper()
+	var r resp
+	waitfor.Condition(n.t, 10*time.Second, "PUT /v1/config acknowledged", func() bool {
+		r = n.do("PUT", "/v1/config", doc)
+		return r.status < 500
+	})
+	if r.status != 200 {
+		n.t.Fatalf("PUT /v1/config: got %s, want 200", r)
+	}
+	return r
+}
+
 // version is the store's current config version.
 func (n *node) version() uint64 { return n.Store().Current().Version }
 
@@ -236,7 +254,7 @@ const baseDoc = `{
 // seed puts baseDoc and returns the version it got.
 func (n *node) seed() uint64 {
 	n.t.Helper()
-	n.must(200, "PUT", "/v1/config", baseDoc)
+	n.putConfig(baseDoc)
 	return n.version()
 }
 
