@@ -514,8 +514,11 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 		return evRoute{}, false // the goroutine server answers 413
 	}
 	up := cr.service
-	if !inlineChain(cr.chain) || up.scheme != "http" || up.h2c || !up.dialable.Load() {
+	if !inlineChain(cr.chain) || up.scheme != "http" || up.h2c {
 		return evRoute{routeBound: true}, false
+	}
+	if !up.dialable.Load() {
+		return evRoute{}, false // the first lookup has not answered: the connection comes back (giveBack)
 	}
 	return evRoute{snap: snap, cr: cr}, true
 }

@@ -63,13 +63,26 @@ func (up *upstream) resolveTargets(ctx context.Context) {
 		if t.weight == 0 || !t.named() {
 			continue
 		}
-		if err := t.resolve(ctx, up.resolver); err != nil && ctx.Err() == nil {
-			up.log.Warn("upstream target: name lookup failed; the last address stays in use",
-				"service", up.name, "target", t.addr, "err", err)
-		}
+		up.noteLookup(t, t.resolve(ctx, up.resolver), ctx.Err() != nil)
 		all = all && t.resolved.Load() != nil
 	}
 	up.dialable.Store(all)
+}
+
+// noteLookup logs a lookup of t's name that failed after one that did
+// not, and the first one that answers after that: a name that stays
+// unresolvable is logged once, not every resolveEvery.
+func (up *upstream) noteLookup(t *target, err error, stopping bool) {
+	switch {
+	case stopping:
+	case err != nil && !t.lookupFailed:
+		t.lookupFailed = true
+		up.log.Warn("upstream target: name lookup failed; the last address stays in use, and the lookup is retried every "+resolveEvery.String(),
+			"service", up.name, "target", t.addr, "err", err)
+	case err == nil && t.lookupFailed:
+		t.lookupFailed = false
+		up.log.Info("upstream target: name lookup answers again", "service", up.name, "target", t.addr, "address", t.dialAddr())
+	}
 }
 
 // resolve looks up t's name and keeps its first address, IPv4 preferred

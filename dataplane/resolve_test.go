@@ -1,10 +1,12 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +54,30 @@ func TestFailedLookupKeepsTheLastAddress(t *testing.T) {
 	up.resolveTargets(context.Background())
 	if !up.dialable.Load() || tg.dialAddr() != last {
 		t.Fatalf("dialable %v, dials %q: want the last address %q kept", up.dialable.Load(), tg.dialAddr(), last)
+	}
+}
+
+// TestUnresolvableNameLogsOnce: a name that never resolves is logged
+// when its lookups start failing, not on every lookup, and once more when
+// they answer again.
+func TestUnresolvableNameLogsOnce(t *testing.T) {
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	tg := &target{addr: "nowhere.invalid:80", weight: 1}
+	up := &upstream{name: "svc", targets: []*target{tg}, resolver: offlineResolver, log: log}
+	for range 3 {
+		up.resolveTargets(context.Background())
+	}
+	if n := strings.Count(logged.String(), "name lookup failed"); n != 1 {
+		t.Fatalf("%d warnings for 3 failed lookups, want 1:\n%s", n, logged.String())
+	}
+	up.noteLookup(tg, nil, false)
+	up.noteLookup(tg, nil, false)
+	if n := strings.Count(logged.String(), "answers again"); n != 1 {
+		t.Fatalf("%d recoveries logged for 2 good lookups after failures, want 1:\n%s", n, logged.String())
+	}
+	up.resolveTargets(context.Background())
+	if n := strings.Count(logged.String(), "name lookup failed"); n != 2 {
+		t.Fatalf("a failure after a recovery: %d warnings in all, want 2", n)
 	}
 }

@@ -20,6 +20,7 @@ type target struct {
 	ejectedUntil atomic.Int64           // unix nanoseconds; 0 when not ejected
 	failures     atomic.Int32           // consecutive passive failures
 	resolved     atomic.Pointer[string] // the ip:port the event loops dial (see dialAddr)
+	lookupFailed bool                   // the last lookup of the name failed; only resolveLoop touches it
 }
 
 // available reports whether the target may get traffic now.
