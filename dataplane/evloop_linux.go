@@ -4,9 +4,11 @@ package dataplane
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -101,7 +103,8 @@ func (g *Gateway) LoopStats() LoopStats {
 	var st LoopStats
 	g.srvMu.Lock()
 	defer g.srvMu.Unlock()
-	for srv := range g.servers {
+	servers := slices.AppendSeq(slices.Clone(g.retired), maps.Keys(g.servers))
+	for _, srv := range servers {
 		s, ok := srv.(*h1Server)
 		if !ok {
 			continue

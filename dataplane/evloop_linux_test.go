@@ -4,6 +4,7 @@ package dataplane
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -55,6 +56,12 @@ func TestEpollServesOnTheLoop(t *testing.T) {
 		t.Errorf("served %d on the loops, handed off %d: want 20 and 0", served, handedOff)
 	}
 	gw.logs.waitLog(t, func(r map[string]slog.Value) bool { return r["path"].String() == "/n/19" && r["status"].Int64() == 200 })
+	if err := gw.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if after, _, _ := gw.loopCounts(); after != served {
+		t.Errorf("after Shutdown the loops count %d requests served, want the %d counted before", after, served)
+	}
 }
 
 // confChunkedPost is an HTTP/1.1 POST of body to path, chunked.

@@ -125,6 +125,7 @@ type Gateway struct {
 
 	srvMu   sync.Mutex
 	servers map[server]struct{}
+	retired []server // servers Shutdown stopped, whose counts LoopStats still adds
 	closed  bool
 }
 

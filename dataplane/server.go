@@ -51,6 +51,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		servers = append(servers, s)
 	}
 	clear(g.servers) // a second Shutdown has nothing left to stop
+	g.retired = append(g.retired, servers...)
 	g.srvMu.Unlock()
 
 	errs := make([]error, len(servers))
