@@ -72,6 +72,7 @@ type evLoop struct {
 	scanned time.Time
 	yielded time.Time // when the loop last yielded (evYieldEvery)
 	quiet   bool      // the last wait timed out: the next one parks (evpark_linux.go)
+	poll    evPoll    // polling for upstream answers (evpoll_linux.go)
 	exited  chan struct{}
 
 	mu       sync.Mutex
@@ -91,11 +92,13 @@ type evLoop struct {
 
 // evCounts counts what a loop did with requests.
 type evCounts struct {
-	served    atomic.Uint64 // answered on the loop
-	handedOff atomic.Uint64 // connections given to the goroutine server
-	streamed  atomic.Uint64 // responses streamed by a goroutine (escalate)
-	takenBack atomic.Uint64 // connections the goroutine server gave back (takeBack)
-	parked    atomic.Uint64 // waits parked in the netpoller (park)
+	served       atomic.Uint64 // answered on the loop
+	handedOff    atomic.Uint64 // connections given to the goroutine server
+	streamed     atomic.Uint64 // responses streamed by a goroutine (escalate)
+	takenBack    atomic.Uint64 // connections the goroutine server gave back (takeBack)
+	parked       atomic.Uint64 // waits parked in the netpoller (park)
+	polled       atomic.Uint64 // waits spent polling for an upstream answer (pollUpstream)
+	pollAnswered atomic.Uint64 // of those, the ones an event ended
 }
 
 // LoopStats sums the counts of every event loop of g since it started.
@@ -120,6 +123,8 @@ func (g *Gateway) LoopStats() LoopStats {
 			st.HandedOff += l.counts.handedOff.Load()
 			st.Streamed += l.counts.streamed.Load()
 			st.TakenBack += l.counts.takenBack.Load()
+			st.Polls += l.counts.polled.Load()
+			st.PollsAnswered += l.counts.pollAnswered.Load()
 		}
 	}
 	return st
@@ -236,6 +241,10 @@ func (e *evEngine) wait() {
 func newEvLoop(s *h1Server, tl *net.TCPListener) (*evLoop, error) {
 	l := &evLoop{s: s, g: s.g, lfd: -1, wakeFD: -1,
 		idle: map[string][]*evUpstream{}, exited: make(chan struct{})}
+	l.poll.max = s.g.opts.UpstreamPoll
+	if l.poll.max == 0 {
+		l.poll.max = defaultUpstreamPoll
+	}
 	var err error
 	if l.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -389,6 +398,9 @@ func (l *evLoop) run() {
 		var err error
 		if busy {
 			n = pollNow(l.epfd, events)
+		}
+		if n == 0 {
+			n = l.pollUpstream(events)
 		}
 		switch {
 		case n > 0:

@@ -23,8 +23,9 @@ type evUpstream struct {
 	out        evOutput
 	ex         *evExchange // the exchange using it; nil while idle
 	connecting bool
-	reused     bool // served an exchange before
-	answered   bool // a byte of the current response arrived
+	reused     bool      // served an exchange before
+	answered   bool      // a byte of the current response arrived
+	sentAt     time.Time // when the loop last wrote request bytes (evPoll)
 	deadline   time.Time
 	idleSince  time.Time
 	events     uint32
@@ -169,6 +170,9 @@ func (u *evUpstream) read(l *evLoop) {
 		return
 	}
 	if m > 0 {
+		if !u.answered && !u.sentAt.IsZero() {
+			l.poll.answered(l.now.Sub(u.sentAt))
+		}
 		u.n += m
 		u.answered = true
 		u.deadline = earliest(x.timeout, l.now.Add(x.up.readTimeout))
@@ -192,6 +196,10 @@ func (u *evUpstream) consume(n int) {
 func (u *evUpstream) flush(l *evLoop) {
 	if u.out.queued > 0 {
 		return // afterSend goes on
+	}
+	if u.out.pending() && !u.connecting && u.ex != nil {
+		u.sentAt = l.now
+		l.poll.sent(l.now)
 	}
 	for u.out.pending() && !u.connecting {
 		queued, err := l.writeNext(u, u.fd, &u.out)

@@ -69,6 +69,11 @@ type Options struct {
 	// an io_uring ring (see evring_linux.go); without io_uring they do
 	// so anyway.
 	DisableIOURing bool
+	// UpstreamPoll is the longest an event loop polls for an upstream's
+	// answer before it sleeps, when it has nothing else to do (see
+	// evpoll_linux.go): 0 is the default, 200µs; a negative value never
+	// polls.
+	UpstreamPoll time.Duration
 	// Spans receives the span of every sampled request while the config
 	// has a tracing section (see spans.go). Nil records none.
 	Spans SpanRecorder

@@ -137,6 +137,11 @@ type LoopStats struct {
 	HandedOff uint64 // connections handed to the goroutine server (see routeOf)
 	Streamed  uint64 // responses too large or slow to buffer, streamed by a goroutine
 	TakenBack uint64 // kept connections the goroutine server gave back to a loop
+	// Polls counts the waits for an upstream answer that a loop spent
+	// polling instead of sleeping (see evpoll_linux.go); PollsAnswered,
+	// those that an event ended before their time was up.
+	Polls         uint64
+	PollsAnswered uint64
 }
 
 // TargetHealth reports every target of every service of the config being

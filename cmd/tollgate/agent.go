@@ -66,10 +66,18 @@ func parseAgentFlags(args []string, stderr io.Writer) (agent.Config, string, str
 		"how the plain-HTTP listener is served: epoll (event loops on Linux; requests they do not serve go to goroutines) or goroutine (one per connection)")
 	fs.IntVar(&c.EventLoops, "event-loops", 0, "with the epoll engine, how many event loops serve the plain-HTTP listener (0: one per CPU)")
 	ioURing := fs.Bool("io-uring", true, "with the epoll engine, send through io_uring where the kernel allows it (one system call per loop pass instead of one per send)")
+	fs.DurationVar(&c.UpstreamPoll, "upstream-poll", 200*time.Microsecond,
+		"with the epoll engine, the longest an idle event loop polls for an upstream's answer before it sleeps; it polls only for upstreams that answer within this (0: never poll)")
 	if err := fs.Parse(args); err != nil {
 		return c, "", "", err
 	}
 	c.NoIOURing = !*ioURing
+	if c.UpstreamPoll < 0 || c.UpstreamPoll > 10*time.Millisecond {
+		return c, "", "", fmt.Errorf("--upstream-poll must be 0 (never) to 10ms, not %v", c.UpstreamPoll)
+	}
+	if c.UpstreamPoll == 0 {
+		c.UpstreamPoll = -1 // dataplane.Options: negative never polls
+	}
 	if c.EventLoops < 0 {
 		return c, "", "", fmt.Errorf("--event-loops must be 0 (one per CPU) or more, not %d", c.EventLoops)
 	}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestObservabilityFlags(t *testing.T) {
@@ -44,6 +45,30 @@ func TestEngineFlags(t *testing.T) {
 	}
 	if _, _, _, err := parseAgentFlags([]string{"--event-loops", "-1"}, io.Discard); err == nil {
 		t.Errorf("--event-loops -1 accepted")
+	}
+}
+
+// TestUpstreamPollFlag: --upstream-poll reaches the agent's config, 0
+// as "never" (negative in dataplane.Options); values out of range are
+// refused.
+func TestUpstreamPollFlag(t *testing.T) {
+	for _, tt := range []struct {
+		arg  string
+		want time.Duration
+	}{{"", 200 * time.Microsecond}, {"50us", 50 * time.Microsecond}, {"0", -1}} {
+		var args []string
+		if tt.arg != "" {
+			args = []string{"--upstream-poll", tt.arg}
+		}
+		c, _, _, err := parseAgentFlags(args, io.Discard)
+		if err != nil || c.UpstreamPoll != tt.want {
+			t.Errorf("--upstream-poll %q: %v, %v; want %v", tt.arg, c.UpstreamPoll, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"-1us", "11ms"} {
+		if _, _, _, err := parseAgentFlags([]string{"--upstream-poll", bad}, io.Discard); err == nil {
+			t.Errorf("--upstream-poll %s accepted", bad)
+		}
 	}
 }
 

@@ -87,6 +87,8 @@ type Config struct {
 	EventLoops int
 	// NoIOURing is dataplane.Options.DisableIOURing.
 	NoIOURing bool
+	// UpstreamPoll is dataplane.Options.UpstreamPoll.
+	UpstreamPoll time.Duration
 	Logger    *slog.Logger
 }
 
@@ -155,7 +157,8 @@ func (a *Agent) start() error {
 	a.gateway = dataplane.New(a.observed(dataplane.Options{Logger: a.log.With("component", "dataplane"), NodeID: a.cfg.NodeID,
 		Policies: a.policies.policies, Engine: a.cfg.HTTPEngine, MaxConns: a.cfg.MaxConns,
 		MaxHeaderBytes: a.cfg.MaxHeaderBytes, MaxRequestBodyBytes: a.cfg.MaxRequestBodyBytes,
-		EventLoops: a.cfg.EventLoops, DisableIOURing: a.cfg.NoIOURing}))
+		EventLoops: a.cfg.EventLoops, DisableIOURing: a.cfg.NoIOURing,
+		UpstreamPoll: a.cfg.UpstreamPoll}))
 	a.obs.registry.MustRegister(metrics.NewUpstreamCollector(a.gateway), metrics.NewLoopCollector(a.gateway))
 	if err := a.gateway.Update(st.Current()); err != nil {
 		a.log.Error("stored config does not compile; serving nothing until the next version", "err", err)

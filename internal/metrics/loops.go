@@ -16,6 +16,7 @@ type LoopSource interface {
 type loopCollector struct {
 	src                                   LoopSource
 	served, handedOff, streamed, returned *prometheus.Desc
+	polls, pollsAnswered                  *prometheus.Desc
 }
 
 // NewLoopCollector returns a collector of the event loops' counts: how
@@ -26,11 +27,13 @@ func NewLoopCollector(src LoopSource) prometheus.Collector {
 		return prometheus.NewDesc("tollgate_event_loop_"+name, help, nil, nil)
 	}
 	return &loopCollector{
-		src:       src,
-		served:    d("requests_total", "Requests answered on an event loop."),
-		handedOff: d("handoffs_total", "Client connections an event loop handed to the goroutine server (a request it does not serve: TLS upstream, chunked or large body, upgrade, a non-inline plugin)."),
-		streamed:  d("streamed_total", "Responses too large or slow for an event loop to buffer, streamed by a goroutine."),
-		returned:  d("returns_total", "Client connections the goroutine server gave back to an event loop, once idle after the request or response it was handed over for."),
+		src:           src,
+		served:        d("requests_total", "Requests answered on an event loop."),
+		handedOff:     d("handoffs_total", "Client connections an event loop handed to the goroutine server (a request it does not serve: TLS upstream, chunked or large body, upgrade, a non-inline plugin)."),
+		streamed:      d("streamed_total", "Responses too large or slow for an event loop to buffer, streamed by a goroutine."),
+		returned:      d("returns_total", "Client connections the goroutine server gave back to an event loop, once idle after the request or response it was handed over for."),
+		polls:         d("upstream_polls_total", "Waits for an upstream's answer that an event loop spent polling instead of sleeping (--upstream-poll)."),
+		pollsAnswered: d("upstream_polls_answered_total", "Upstream polls that an event came to end before their time was up."),
 	}
 }
 
@@ -39,6 +42,8 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.handedOff
 	ch <- c.streamed
 	ch <- c.returned
+	ch <- c.polls
+	ch <- c.pollsAnswered
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -47,4 +52,6 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.handedOff, prometheus.CounterValue, float64(s.HandedOff))
 	ch <- prometheus.MustNewConstMetric(c.streamed, prometheus.CounterValue, float64(s.Streamed))
 	ch <- prometheus.MustNewConstMetric(c.returned, prometheus.CounterValue, float64(s.TakenBack))
+	ch <- prometheus.MustNewConstMetric(c.polls, prometheus.CounterValue, float64(s.Polls))
+	ch <- prometheus.MustNewConstMetric(c.pollsAnswered, prometheus.CounterValue, float64(s.PollsAnswered))
 }
