@@ -29,6 +29,7 @@ type result struct {
 	openErrors uint64
 	openTotal  uint64
 	cpuPerReq  cpuTimes // the serving process's CPU per request in the closed-loop runs; zero: not measured
+	openCPU    cpuTimes // the same in the open-loop runs, where every request wakes the process
 }
 
 // closedRun is one closed-loop run of a target.
@@ -85,9 +86,18 @@ func measureAll(o options, targets []target) ([]result, error) {
 // turn, and keeps the medians of their p50s and p99s.
 func openRounds(o options, targets []target, results []result) {
 	p99s := make([][]time.Duration, len(targets))
+	cpu := make([]cpuTimes, len(targets))
+	cpuOK := make([]bool, len(targets))
+	for i, t := range targets {
+		cpuOK[i] = t.pid != 0
+	}
 	for range o.openRuns {
 		for i, t := range targets {
+			cpu0, err0 := cpuOf(t)
 			p50, p99, errs, total := openLoop(o, t)
+			cpu1, err1 := cpuOf(t)
+			cpuOK[i] = cpuOK[i] && err0 == nil && err1 == nil
+			cpu[i] = cpu[i].add(cpu1.sub(cpu0))
 			r := &results[i]
 			r.openP50s = append(r.openP50s, p50)
 			p99s[i] = append(p99s[i], p99)
@@ -98,6 +108,9 @@ func openRounds(o options, targets []target, results []result) {
 	for i := range results {
 		r := &results[i]
 		r.openP50, r.openP99 = median(r.openP50s), median(p99s[i])
+		if cpuOK[i] && r.openTotal > 0 {
+			r.openCPU = cpu[i].per(float64(r.openTotal))
+		}
 	}
 }
 
@@ -208,6 +221,10 @@ func report(w io.Writer, results []result) {
 		fmt.Fprintf(w, "proxy CPU per request: nginx %s, tollgate %s, ratio %.2f; user space: nginx %s, tollgate %s; kernel: nginx %s, tollgate %s\n",
 			fmtCPU(nc.total()), fmtCPU(tc.total()), float64(tc.total())/float64(nc.total()),
 			fmtCPU(nc.user), fmtCPU(tc.user), fmtCPU(nc.sys), fmtCPU(tc.sys))
+	}
+	if nc, tc := n.openCPU, t.openCPU; nc.total() > 0 && tc.total() > 0 {
+		fmt.Fprintf(w, "proxy CPU per request at the open-loop rate: nginx %s, tollgate %s, ratio %.2f   (each request wakes the proxy; tollgate's upstream poll is in this)\n",
+			fmtCPU(nc.total()), fmtCPU(tc.total()), float64(tc.total())/float64(nc.total()))
 	}
 	fmt.Fprintf(w, "open-loop p50 per round: direct %s; nginx %s; tollgate %s\n", fmtDurations(d.openP50s), fmtDurations(n.openP50s), fmtDurations(t.openP50s))
 	added := func(r result) time.Duration { return r.openP50 - d.openP50 }
