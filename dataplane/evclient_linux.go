@@ -190,9 +190,31 @@ func (c *evClient) grow(l *evLoop) {
 // gone handles the client's end of the connection: a request in flight
 // is abandoned (499), anything else is just closed.
 func (c *evClient) gone(l *evLoop) {
-	if c.ex != nil {
+	switch {
+	case c.ex != nil:
 		c.ex.clientGone(l)
-		return
+	case !c.bodyBy.IsZero():
+		c.bodyGone(l)
+	default:
+		c.close(l)
+	}
+}
+
+// bodyGone logs the request whose body the loop was waiting for when the
+// client left as 499 on its route, as the goroutine server logs a client
+// that leaves mid-body, and closes the connection.
+func (c *evClient) bodyGone(l *evLoop) {
+	c.bodyBy = time.Time{}
+	req, _, ok := parseRequestInto(c.in[:c.n], serverHeaderLimit(l.g.opts.MaxHeaderBytes), &c.req, true)
+	if ok {
+		w := &c.conn.w
+		w.reset(c.conn, req)
+		rc := l.g.begin(w, req)
+		if route, ok := l.routeOf(req); ok && route.cr != nil {
+			bindRoute(rc, route, req)
+		}
+		rc.fail(errClientGone)
+		endRequest(l.g, rc, w)
 	}
 	c.close(l)
 }

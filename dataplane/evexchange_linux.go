@@ -73,15 +73,21 @@ type evBody struct{ *bytes.Reader }
 
 func (evBody) Close() error { return nil }
 
+// bindRoute makes rc a request on route, for the policies, the access
+// log and the route's metrics.
+func bindRoute(rc *RequestContext, route evRoute, req *http.Request) {
+	rc.route, rc.path = route.cr, req.URL.Path
+	if route.snap.metrics != nil {
+		rc.metrics = route.snap.metrics[rc.route.order]
+	}
+}
+
 // startExchange proxies req on route, as Gateway.proxy does.
 func (l *evLoop) startExchange(c *evClient, req *http.Request, route evRoute) {
 	w := &c.conn.w
 	w.reset(c.conn, req)
 	rc := l.g.begin(w, req)
-	rc.route, rc.path = route.cr, req.URL.Path
-	if route.snap.metrics != nil {
-		rc.metrics = route.snap.metrics[rc.route.order]
-	}
+	bindRoute(rc, route, req)
 	if !runInline(rc, rc.route.chain) { // a policy answered
 		l.counts.served.Add(1)
 		c.finish(l, endRequest(l.g, rc, w))

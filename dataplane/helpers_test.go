@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -202,14 +203,18 @@ func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 func (s *logSink) waitLog(t *testing.T, match func(map[string]slog.Value) bool) map[string]slog.Value {
 	t.Helper()
 	deadline := time.After(waitTimeout)
+	var seen []string
 	for {
 		select {
 		case rec := <-s.records:
 			if match(rec) {
 				return rec
 			}
+			if len(seen) < 10 {
+				seen = append(seen, fmt.Sprintf("%s %s %d %s", rec["method"], rec["path"], rec["status"].Int64(), rec["route"]))
+			}
 		case <-deadline:
-			t.Fatal("timed out waiting for an access log record")
+			t.Fatalf("timed out waiting for an access log record; seen meanwhile: %q", seen)
 		}
 	}
 }

@@ -107,7 +107,7 @@ func (x *exchange) attempt(tmpl *http.Request, t *target, n int) (*http.Response
 	if err != nil {
 		t.inflight.Add(-1)
 		// A client that left or sent too much says nothing about t.
-		if b := x.rc.body; x.rc.Request.Context().Err() == nil && (b == nil || !b.tooLarge.Load()) {
+		if x.rc.Request.Context().Err() == nil && !x.rc.body.failedHere() {
 			x.up.observe(t, 0)
 		}
 		return nil, err
@@ -126,6 +126,9 @@ func (x *exchange) attempt(tmpl *http.Request, t *target, n int) (*http.Response
 func (x *exchange) cause(t *target, err error) error {
 	if b := x.rc.body; b != nil && b.tooLarge.Load() {
 		return fmt.Errorf("proxy to %s: %w", t.addr, errBodyTooLarge)
+	}
+	if b := x.rc.body; b != nil && b.clientFailed.Load() {
+		return fmt.Errorf("proxy to %s: reading the request body: %w: %w", t.addr, errClientGone, err)
 	}
 	if cause := context.Cause(x.ctx); cause != nil {
 		return fmt.Errorf("proxy to %s: %w: %w", t.addr, cause, err)

@@ -99,7 +99,10 @@ type reqBody struct {
 	limit    int64 // 0: none
 	n        int64
 	tooLarge atomic.Bool
-	tee      *mirrorTee // nil unless the request is mirrored with its body
+	// clientFailed: reading from the client failed (it left mid-body, or
+	// broke the body's framing), which says nothing about the upstream.
+	clientFailed atomic.Bool
+	tee          *mirrorTee // nil unless the request is mirrored with its body
 }
 
 // Read reads from the client, failing with errBodyTooLarge past the limit.
@@ -114,8 +117,17 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		b.tee.abort()
 		return 0, errBodyTooLarge
 	}
+	if err != nil && err != io.EOF {
+		b.clientFailed.Store(true)
+	}
 	b.tee.write(p[:n], err)
 	return n, err
+}
+
+// failedHere reports whether the request failed on the client's side: its
+// body was over the limit, or could not be read to its end.
+func (b *reqBody) failedHere() bool {
+	return b != nil && (b.tooLarge.Load() || b.clientFailed.Load())
 }
 
 // Close does nothing: the server closes the client's body.
