@@ -241,7 +241,7 @@ func (e *evEngine) wait() {
 func newEvLoop(s *h1Server, tl *net.TCPListener) (*evLoop, error) {
 	l := &evLoop{s: s, g: s.g, lfd: -1, wakeFD: -1,
 		idle: map[string][]*evUpstream{}, exited: make(chan struct{})}
-	l.poll.max = s.g.opts.UpstreamPoll
+	l.poll.max = min(s.g.opts.UpstreamPoll, maxUpstreamPoll)
 	if l.poll.max == 0 {
 		l.poll.max = defaultUpstreamPoll
 	}
@@ -401,6 +401,8 @@ func (l *evLoop) run() {
 		}
 		if n == 0 {
 			n = l.pollUpstream(events)
+		} else {
+			l.poll.until = time.Time{} // events end a poll, as in pollUpstream
 		}
 		switch {
 		case n > 0:

@@ -3,6 +3,7 @@
 package dataplane
 
 import (
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -19,18 +20,25 @@ import (
 //
 // The poll is bounded three ways, so that it costs little where it
 // cannot help:
-//   - it lasts at most Options.UpstreamPoll, and at most 1.5 times the
-//     loop's recent answer time (an average over its exchanges), so an
-//     upstream that answers slowly, remote or loaded, is never polled for;
+//   - it lasts at most Options.UpstreamPoll (10 ms at most), and at most
+//     1.5 times the loop's recent answer time, an average over all its
+//     exchanges whatever their upstream: a loop whose upstreams answer
+//     slowly, remote or loaded, does not poll; one whose upstreams mostly
+//     answer fast polls for the slow ones too, within the bound;
 //   - it ends at the loop's first event, whatever it is;
-//   - between two polls the loop yields its CPU (sched_yield), so a task
-//     woken on that CPU, the upstream's own thread say, runs at once
-//     instead of waiting behind the loop.
+//   - between two polls the loop lets the process's other goroutines run
+//     (runtime.Gosched: the loop holds a P) and yields its CPU
+//     (sched_yield), so a task woken on that CPU, the upstream's own
+//     thread say, runs at once instead of waiting behind the loop.
 //
 // A loaded loop never polls: its next wait finds events at once.
 
-// defaultUpstreamPoll is Options.UpstreamPoll's default.
-const defaultUpstreamPoll = 200 * time.Microsecond
+// Options.UpstreamPoll's default, and the most it may be: a longer
+// poll would hold off the loop's deadline scans and yields (evYieldEvery).
+const (
+	defaultUpstreamPoll = 200 * time.Microsecond
+	maxUpstreamPoll     = 10 * time.Millisecond
+)
 
 // evPoll is a loop's state for polling for upstream answers.
 type evPoll struct {
@@ -87,6 +95,7 @@ func (l *evLoop) pollUpstream(events []syscall.EpollEvent) int {
 		if !time.Now().Before(until) {
 			return 0
 		}
+		runtime.Gosched() // the process's other goroutines: sched_yield gives up the CPU, not the P
 		_, _, _ = syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 	}
 }

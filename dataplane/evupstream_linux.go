@@ -172,6 +172,7 @@ func (u *evUpstream) read(l *evLoop) {
 	if m > 0 {
 		if !u.answered && !u.sentAt.IsZero() {
 			l.poll.answered(l.now.Sub(u.sentAt))
+			u.sentAt = time.Time{} // one answer time per write: not again after a 1xx
 		}
 		u.n += m
 		u.answered = true

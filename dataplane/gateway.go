@@ -72,7 +72,7 @@ type Options struct {
 	// UpstreamPoll is the longest an event loop polls for an upstream's
 	// answer before it sleeps, when it has nothing else to do (see
 	// evpoll_linux.go): 0 is the default, 200µs; a negative value never
-	// polls.
+	// polls; more than 10ms counts as 10ms.
 	UpstreamPoll time.Duration
 	// Spans receives the span of every sampled request while the config
 	// has a tracing section (see spans.go). Nil records none.
