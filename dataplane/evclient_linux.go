@@ -515,7 +515,8 @@ type evRoute struct {
 // request without a body or with one it holds whole (see evMaxBody),
 // within the body limit, without upgrade or Expect, on a route whose chain is
 // inline policies only (see InlinePolicy), to a
-// plain-HTTP service whose targets have IP addresses (resolve.go); and the gateway's own
+// plain-HTTP service (a target's name is dialled off the loop until its
+// background lookup answered: resolve.go, dialByName); and the gateway's own
 // answers for no config, no route and oversized headers.
 func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || checkRequestHost(req) != nil {
@@ -538,9 +539,6 @@ func (l *evLoop) routeOf(req *http.Request) (evRoute, bool) {
 	up := cr.service
 	if !inlineChain(cr.chain) || up.scheme != "http" || up.h2c {
 		return evRoute{routeBound: true}, false
-	}
-	if !up.dialable.Load() {
-		return evRoute{}, false // the first lookup has not answered: the connection comes back (giveBack)
 	}
 	return evRoute{snap: snap, cr: cr}, true
 }

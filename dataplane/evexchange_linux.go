@@ -38,7 +38,7 @@ type evExchange struct {
 	start   time.Time
 	timeout time.Time // up.timeout after start: the end of every attempt
 	fresh   bool      // a stale pooled connection failed: the next one is new
-	byName  bool      // the target was dialled by its name once (dialByName)
+	byName  bool      // the attempt's target was dialled by its name (dialByName)
 	done    bool
 	slot    bool // holds a breaker slot of up (acquire)
 	mirror  bool // the route's copy waits for the upstream to take the body (bodySent)
@@ -125,7 +125,7 @@ func (x *evExchange) next(l *evLoop) {
 		return
 	}
 	x.attempt++
-	x.t = t
+	x.t, x.byName = t, false
 	x.rc.upstream, x.rc.attempts = t.addr, x.attempt
 	t.inflight.Add(1)
 	x.pending = true

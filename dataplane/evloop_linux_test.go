@@ -177,7 +177,7 @@ func TestEpollServesTransformRoutes(t *testing.T) {
 
 // TestEpollServesNamedTargets: a service given by name is served by the
 // loops once the background lookup has an address, with the name kept in
-// the Host field; until then the goroutine server serves it.
+// the Host field (before that, see TestEpollServesNamesNotYetResolved).
 func TestEpollServesNamedTargets(t *testing.T) {
 	echo := newEcho(t)
 	named := "localhost:" + strings.TrimPrefix(echo.URL, "http://127.0.0.1:")

@@ -5,6 +5,7 @@ package dataplane
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -181,3 +183,52 @@ func TestEpollNamedTargetFollowsAddressChange(t *testing.T) {
 		}
 	})
 }
+
+// TestEpollServesNamesNotYetResolved: a service whose name the background
+// lookup could not resolve yet (it retries every 5 s) is still served on
+// the loops, which dial the name off the loop, and no connection is
+// handed to the goroutine server for it.
+func TestEpollServesNamesNotYetResolved(t *testing.T) {
+	echo := newTextEcho(t)
+	port := echo[strings.LastIndex(echo, ":")+1:]
+	var ready atomic.Bool
+	fakeDNSFunc(t, func(name string) ([]netip.Addr, bool) {
+		if name != "late.test" || !ready.Load() {
+			return nil, false
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, true
+	})
+	failed := make(chan struct{}, 1)
+	log := slog.New(lookupWatch{slog.DiscardHandler, failed})
+	gw := startEpoll(t, oneRoute(1, "http://late.test:"+port, store.Route{Paths: []string{"/"}}), Options{Logger: log})
+	recv(t, failed, "the background lookup to fail")
+	ready.Store(true) // the next background lookup is 5 s away
+	for i := range 3 {
+		if resp, body := gw.get(t, "/x"); resp.StatusCode != http.StatusOK || string(body) != "GET /x " {
+			t.Fatalf("#%d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if served, handedOff, _ := gw.loopCounts(); served != 3 || handedOff != 0 {
+		t.Errorf("served %d on the loops, handed off %d: want 3 and 0", served, handedOff)
+	}
+}
+
+// lookupWatch signals failed when the upstream logs a failed name lookup.
+type lookupWatch struct {
+	slog.Handler
+	failed chan struct{}
+}
+
+func (h lookupWatch) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "name lookup failed") {
+		select {
+		case h.failed <- struct{}{}:
+		default:
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h lookupWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (h lookupWatch) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h lookupWatch) WithGroup(string) slog.Handler            { return h }
