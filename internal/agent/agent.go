@@ -89,7 +89,7 @@ type Config struct {
 	NoIOURing bool
 	// UpstreamPoll is dataplane.Options.UpstreamPoll.
 	UpstreamPoll time.Duration
-	Logger    *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Agent is a running node.
