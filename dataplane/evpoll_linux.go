@@ -11,12 +11,12 @@ import (
 // A loop that has sent a request upstream and has nothing else to do
 // polls for the answer for a short while before it sleeps in epoll_wait.
 // On the 2-core bench machine an idle CPU halts, and waking a thread on
-// it costs tens of microseconds: the open-loop bench spent 110 µs (p50)
-// between sending a request to a local upstream and reading its answer,
-// of which the upstream's own work is a small part. Polling through that
-// wait took it to 85 µs and the added p50 from 155 to 135 µs (nginx: 154),
-// for about 5 µs more CPU per request at 2,000 req/s (measured on
-// /tmp/lat with vegeta; see the README's benchmark section).
+// it costs tens of microseconds: at 2,000 req/s the loops spent 110 µs
+// (p50) between sending a request to a local upstream and reading its
+// answer, of which the upstream's own work is a small part. Polling
+// through that wait took it to 85-93 µs. Twenty alternating rounds of
+// vegeta at 2,000 req/s: added p50 143 → 131 µs, CPU per request 69 →
+// 72 µs (see the README's benchmark section).
 //
 // The poll is bounded three ways, so that it costs little where it
 // cannot help:
@@ -45,7 +45,7 @@ const (
 
 // evPoll is a loop's state for polling for upstream answers.
 type evPoll struct {
-	max    time.Duration // the longest poll; 0: never poll
+	max    time.Duration // the longest poll; 0 or less: never poll
 	answer time.Duration // moving average of sent → readable; 0: none seen yet
 	until  time.Time     // poll until then, unless an event comes first
 }
@@ -53,15 +53,12 @@ type evPoll struct {
 // sent notes that a request went upstream at now, and sets how long the
 // loop may poll for its answer.
 func (p *evPoll) sent(now time.Time) {
-	if p.max <= 0 {
-		return
+	if p.max <= 0 || p.answer >= p.max {
+		return // off, or answers come too late to be worth waiting for
 	}
 	d := p.max
 	if p.answer > 0 {
 		d = min(d, p.answer*3/2)
-	}
-	if p.answer >= p.max {
-		return // answers come too late to be worth waiting for
 	}
 	if until := now.Add(d); until.After(p.until) {
 		p.until = until
