@@ -100,7 +100,7 @@ func (rc *RequestContext) fail(err error) {
 		rc.status = statusClientClosed
 		return
 	}
-	if e.status == http.StatusRequestEntityTooLarge {
+	if e.status == http.StatusRequestEntityTooLarge || e.status == http.StatusBadRequest {
 		// The rest of the body is not read: do not reuse the connection.
 		rc.Writer.Header().Set("Connection", "close")
 	}

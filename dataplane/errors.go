@@ -47,7 +47,7 @@ type gatewayError struct {
 
 // classify is the one place that maps a failure to the gateway's answer:
 // no config → 503, no route → 404, body or headers over the limit → 413 or
-// 431, circuit breaker open or no healthy target → 503, client gone → 499,
+// 431, a malformed request (a request body whose framing is broken) → 400, circuit breaker open or no healthy target → 503, client gone → 499,
 // upstream timeout → 504, anything else on the way to the upstream (dial
 // errors, refused or reset connections, protocol errors) → 502.
 func classify(err error) gatewayError {
@@ -60,6 +60,8 @@ func classify(err error) gatewayError {
 		return gatewayError{http.StatusRequestEntityTooLarge, "body_too_large", errBodyTooLarge.Error()}
 	case errors.Is(err, errHeaderTooLarge):
 		return gatewayError{http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", errHeaderTooLarge.Error()}
+	case errors.Is(err, errBadRequest):
+		return gatewayError{http.StatusBadRequest, "bad_request", errBadRequest.Error()}
 	case errors.Is(err, errCircuitOpen):
 		return gatewayError{http.StatusServiceUnavailable, "circuit_open", errCircuitOpen.Error()}
 	case errors.Is(err, errNoHealthyTarget):

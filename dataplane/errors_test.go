@@ -2,7 +2,9 @@ package dataplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"syscall"
@@ -32,6 +34,8 @@ func TestClassify(t *testing.T) {
 		{"dial timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, http.StatusGatewayTimeout, "upstream_timeout"},
 		{"deadline", context.DeadlineExceeded, http.StatusGatewayTimeout, "upstream_timeout"},
 		{"client gone", fmt.Errorf("%w: %w", context.Canceled, reset), statusClientClosed, "client_closed"},
+		{"client gone mid-body", fmt.Errorf("reading the request body: %w: %w", errClientGone, io.ErrUnexpectedEOF), statusClientClosed, "client_closed"},
+		{"malformed body", fmt.Errorf("reading the request body: %w: %w", errBadRequest, errors.New("malformed chunk")), http.StatusBadRequest, "bad_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

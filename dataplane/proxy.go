@@ -35,6 +35,8 @@ func (g *Gateway) proxy(rc *RequestContext) {
 	resp, t, err := x.send()
 	if err != nil {
 		rc.fail(err)
+		// A client that left mid-body gets nothing: no empty 200 either.
+		rc.abort = rc.body != nil && rc.body.clientFailed.Load()
 		return
 	}
 	defer t.inflight.Add(-1)
@@ -129,6 +131,9 @@ func (x *exchange) cause(t *target, err error) error {
 	}
 	if b := x.rc.body; b != nil && b.clientFailed.Load() {
 		return fmt.Errorf("proxy to %s: reading the request body: %w: %w", t.addr, errClientGone, err)
+	}
+	if b := x.rc.body; b != nil && b.malformed.Load() {
+		return fmt.Errorf("proxy to %s: reading the request body: %w: %w", t.addr, errBadRequest, err)
 	}
 	if cause := context.Cause(x.ctx); cause != nil {
 		return fmt.Errorf("proxy to %s: %w: %w", t.addr, cause, err)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tollgate/tollgate/store"
@@ -99,9 +101,11 @@ type reqBody struct {
 	limit    int64 // 0: none
 	n        int64
 	tooLarge atomic.Bool
-	// clientFailed: reading from the client failed (it left mid-body, or
-	// broke the body's framing), which says nothing about the upstream.
+	// clientFailed: the client left mid-body (or its reads timed out);
+	// malformed: the body's framing is broken. Neither says anything
+	// about the upstream.
 	clientFailed atomic.Bool
+	malformed    atomic.Bool
 	tee          *mirrorTee // nil unless the request is mirrored with its body
 }
 
@@ -118,7 +122,11 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		return 0, errBodyTooLarge
 	}
 	if err != nil && err != io.EOF {
-		b.clientFailed.Store(true)
+		if clientLeft(err) {
+			b.clientFailed.Store(true)
+		} else {
+			b.malformed.Store(true)
+		}
 	}
 	b.tee.write(p[:n], err)
 	return n, err
@@ -127,7 +135,15 @@ func (b *reqBody) Read(p []byte) (int, error) {
 // failedHere reports whether the request failed on the client's side: its
 // body was over the limit, or could not be read to its end.
 func (b *reqBody) failedHere() bool {
-	return b != nil && (b.tooLarge.Load() || b.clientFailed.Load())
+	return b != nil && (b.tooLarge.Load() || b.clientFailed.Load() || b.malformed.Load())
+}
+
+// clientLeft reports whether a read from the client failed because it
+// went away (or stopped sending), not because of what it sent.
+func clientLeft(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
 }
 
 // Close does nothing: the server closes the client's body.
