@@ -183,7 +183,7 @@ func TestEpollServesNamedTargets(t *testing.T) {
 	named := "localhost:" + strings.TrimPrefix(echo.URL, "http://127.0.0.1:")
 	gw := startEpoll(t, oneRoute(1, "http://"+named, store.Route{Paths: []string{"/"}}), Options{})
 	waitfor.Condition(t, waitTimeout, "the target's name resolved", func() bool {
-		return gw.snap.Load().router.services[0].dialable.Load()
+		return gw.snap.Load().router.services[0].dialable()
 	})
 	if got := gw.snap.Load().router.services[0].targets[0].dialAddr(); got != echo.Listener.Addr().String() {
 		t.Fatalf("the loops dial %q, want %q", got, echo.Listener.Addr())

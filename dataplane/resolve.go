@@ -54,19 +54,28 @@ func (up *upstream) resolveLoop(ctx context.Context) {
 	}
 }
 
-// resolveTargets looks up every named target in rotation, and sets
-// up.dialable once each has an address. A failed lookup keeps the last
-// address: a name server's hiccup does not take a target away.
+// resolveTargets looks up every named target in rotation. A failed lookup
+// keeps the last address: a name server's hiccup does not take a target
+// away.
 func (up *upstream) resolveTargets(ctx context.Context) {
-	all := true
 	for _, t := range up.targets {
 		if t.weight == 0 || !t.named() {
 			continue
 		}
 		up.noteLookup(t, t.resolve(ctx, up.resolver), ctx.Err() != nil)
-		all = all && t.resolved.Load() != nil
 	}
-	up.dialable.Store(all)
+}
+
+// dialable reports whether every target in rotation has an address for
+// the loops to dial; until then they dial the names off the loop
+// (dialByName).
+func (up *upstream) dialable() bool {
+	for _, t := range up.targets {
+		if t.weight != 0 && t.dialAddr() == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // noteLookup logs a lookup of t's name that failed after one that did

@@ -32,7 +32,7 @@ func TestResolveTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			up := &upstream{name: "svc", targets: tt.targets, resolver: offlineResolver, log: slog.New(slog.DiscardHandler)}
 			up.resolveTargets(ctx)
-			if got := up.dialable.Load(); got != tt.dialable {
+			if got := up.dialable(); got != tt.dialable {
 				t.Errorf("dialable %v, want %v", got, tt.dialable)
 			}
 			for i, tg := range tt.targets {
@@ -52,8 +52,8 @@ func TestFailedLookupKeepsTheLastAddress(t *testing.T) {
 	tg.resolved.Store(&last)
 	up := &upstream{name: "svc", targets: []*target{tg}, resolver: offlineResolver, log: slog.New(slog.DiscardHandler)}
 	up.resolveTargets(context.Background())
-	if !up.dialable.Load() || tg.dialAddr() != last {
-		t.Fatalf("dialable %v, dials %q: want the last address %q kept", up.dialable.Load(), tg.dialAddr(), last)
+	if !up.dialable() || tg.dialAddr() != last {
+		t.Fatalf("dialable %v, dials %q: want the last address %q kept", up.dialable(), tg.dialAddr(), last)
 	}
 }
 

@@ -97,7 +97,7 @@ func TestEpollNamedTargetTriesEveryAddress(t *testing.T) {
 		gw := startGateway(t, oneRoute(1, "http://multi.test:"+port, store.Route{Paths: []string{"/"}}), Options{Engine: engine})
 		if engine == EngineEpoll {
 			waitfor.Condition(t, waitTimeout, "the target's name resolved", func() bool {
-				return gw.snap.Load().router.services[0].dialable.Load()
+				return gw.snap.Load().router.services[0].dialable()
 			})
 		}
 		for i := range 3 {
@@ -130,7 +130,7 @@ func TestEpollNamedTargetOnIPv6(t *testing.T) {
 		gw := startGateway(t, oneRoute(1, "http://dual.test:"+strconv.Itoa(port), store.Route{Paths: []string{"/"}}), Options{Engine: engine})
 		if engine == EngineEpoll {
 			waitfor.Condition(t, waitTimeout, "the target's name resolved", func() bool {
-				return gw.snap.Load().router.services[0].dialable.Load()
+				return gw.snap.Load().router.services[0].dialable()
 			})
 		}
 		if resp, body := gw.get(t, "/x"); resp.StatusCode != http.StatusOK || string(body) != "v6" {
@@ -161,7 +161,7 @@ func TestEpollNamedTargetFollowsAddressChange(t *testing.T) {
 		gw := startGateway(t, oneRoute(1, "http://moving.test:"+strconv.Itoa(port), store.Route{Paths: []string{"/"}}), Options{Engine: engine})
 		if engine == EngineEpoll {
 			waitfor.Condition(t, waitTimeout, "the target's name resolved", func() bool {
-				return gw.snap.Load().router.services[0].dialable.Load()
+				return gw.snap.Load().router.services[0].dialable()
 			})
 		}
 		if resp, body := gw.get(t, "/x"); resp.StatusCode != 200 || string(body) != "A" {

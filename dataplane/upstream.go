@@ -42,7 +42,6 @@ type upstream struct {
 	rawQuery    string // the URL's query, added before the request's
 
 	targets  []*target
-	dialable atomic.Bool   // every target in rotation has an IP address for the loops to dial (see resolve.go); until then they dial names off the loop
 	resolver *net.Resolver // looks up the targets' names; nil: net.DefaultResolver
 	balancer balancer
 	hash     hashSpec
@@ -177,7 +176,6 @@ func (up *upstream) compileTargets(targets []store.Target, proto string) error {
 	if len(up.targets) == 0 {
 		return fmt.Errorf("no targets")
 	}
-	up.dialable.Store(!up.hasNamedTargets())
 	return nil
 }
 
