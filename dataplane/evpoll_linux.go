@@ -21,10 +21,10 @@ import (
 // The poll is bounded three ways, so that it costs little where it
 // cannot help:
 //   - it lasts at most Options.UpstreamPoll (10 ms at most), and at most
-//     1.5 times the loop's recent answer time, an average over all its
-//     exchanges whatever their upstream: a loop whose upstreams answer
-//     slowly, remote or loaded, does not poll; one whose upstreams mostly
-//     answer fast polls for the slow ones too, within the bound;
+//     1.5 times the target's recent answer time, an average the loop
+//     keeps per target address: a target that answers slowly, remote or
+//     loaded, is not polled for, while the loop goes on polling for the
+//     fast ones it serves beside it;
 //   - it ends at the loop's first event, whatever it is;
 //   - between two polls the loop yields its CPU (sched_yield), so a task
 //     woken on that CPU, the upstream's own thread say, runs at once
@@ -43,38 +43,52 @@ const (
 	maxUpstreamPoll     = 10 * time.Millisecond
 )
 
+// maxPolledTargets bounds the answer times a loop keeps; past it, the
+// loop forgets them all and learns them again (targets removed from the
+// config would otherwise stay in the map).
+const maxPolledTargets = 4096
+
 // evPoll is a loop's state for polling for upstream answers.
 type evPoll struct {
-	max    time.Duration // the longest poll; 0 or less: never poll
-	answer time.Duration // moving average of sent → readable; 0: none seen yet
-	until  time.Time     // poll until then, unless an event comes first
+	max     time.Duration            // the longest poll; 0 or less: never poll
+	answers map[string]time.Duration // per target address: moving average of sent → readable
+	until   time.Time                // poll until then, unless an event comes first
 }
 
-// sent notes that a request went upstream at now, and sets how long the
-// loop may poll for its answer.
-func (p *evPoll) sent(now time.Time) {
-	if p.max <= 0 || p.answer >= p.max {
-		return // off, or answers come too late to be worth waiting for
+// sent notes that a request went to the target at addr at now, and sets
+// how long the loop may poll for its answer.
+func (p *evPoll) sent(now time.Time, addr string) {
+	answer := p.answers[addr] // 0: none seen yet
+	if p.max <= 0 || answer >= p.max {
+		return // off, or the target answers too late to be worth waiting for
 	}
 	d := p.max
-	if p.answer > 0 {
-		d = min(d, p.answer*3/2)
+	if answer > 0 {
+		d = min(d, answer*3/2)
 	}
 	if until := now.Add(d); until.After(p.until) {
 		p.until = until
 	}
 }
 
-// answered folds one answer time into the average (weight 1/8).
-func (p *evPoll) answered(took time.Duration) {
-	if took < 0 {
+// answered folds one answer time of the target at addr into its average
+// (weight 1/8).
+func (p *evPoll) answered(addr string, took time.Duration) {
+	if took < 0 || p.max <= 0 {
 		return
 	}
-	if p.answer == 0 {
-		p.answer = took
+	answer, seen := p.answers[addr]
+	switch {
+	case !seen && len(p.answers) >= maxPolledTargets:
+		clear(p.answers)
+	case p.answers == nil:
+		p.answers = make(map[string]time.Duration)
+	}
+	if !seen {
+		p.answers[addr] = took
 		return
 	}
-	p.answer += (took - p.answer) / 8
+	p.answers[addr] = answer + (took-answer)/8
 }
 
 // pollUpstream polls the loop's sockets until an event comes or the

@@ -171,7 +171,7 @@ func (u *evUpstream) read(l *evLoop) {
 	}
 	if m > 0 {
 		if !u.answered && !u.sentAt.IsZero() {
-			l.poll.answered(l.now.Sub(u.sentAt))
+			l.poll.answered(u.addr, l.now.Sub(u.sentAt))
 			u.sentAt = time.Time{} // one answer time per write: not again after a 1xx
 		}
 		u.n += m
@@ -200,7 +200,7 @@ func (u *evUpstream) flush(l *evLoop) {
 	}
 	if u.out.pending() && !u.connecting && u.ex != nil {
 		u.sentAt = l.now
-		l.poll.sent(l.now)
+		l.poll.sent(l.now, u.addr)
 	}
 	for u.out.pending() && !u.connecting {
 		queued, err := l.writeNext(u, u.fd, &u.out)
