@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,12 +67,48 @@ type upstreamScratch struct {
 	body    bytes.Reader
 	decoded []byte
 	head    []byte
+	trailed http.Response // takes the trailer section of a chunked body (dechunk)
 }
 
 // evBody is a response body the loop has whole.
 type evBody struct{ *bytes.Reader }
 
 func (evBody) Close() error { return nil }
+
+// evTrailedBody is a chunked response body the loop has whole, with the
+// trailer fields that came after it. They join resp.Trailer when the body
+// is read to its end, as the goroutine path's bodyReader adds them: until
+// then resp.Trailer holds the fields the upstream announced, the ones
+// respond announces in turn.
+type evTrailedBody struct {
+	r       *bytes.Reader
+	resp    *http.Response
+	trailer http.Header // nil once added
+}
+
+func (b *evTrailedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.trailer != nil {
+		if b.resp.Trailer == nil {
+			b.resp.Trailer = make(http.Header, len(b.trailer))
+		}
+		maps.Copy(b.resp.Trailer, b.trailer)
+		b.trailer = nil
+	}
+	return n, err
+}
+
+func (*evTrailedBody) Close() error { return nil }
+
+// bodyOf returns the body of resp, whole in body, with the trailer
+// fields read after it (nil: none).
+func (s *upstreamScratch) bodyOf(resp *http.Response, body []byte, trailer http.Header) io.ReadCloser {
+	s.body.Reset(body)
+	if trailer == nil {
+		return evBody{&s.body}
+	}
+	return &evTrailedBody{r: &s.body, resp: resp, trailer: trailer}
+}
 
 // bindRoute makes rc a request on route, for the policies, the access
 // log and the route's metrics.
@@ -186,12 +223,13 @@ func (x *evExchange) received(l *evLoop, u *evUpstream, eof bool) {
 	resp, f, end := x.resp, x.framing, x.headLen
 	buf := u.in[end:u.n]
 	var body []byte
+	var trailer http.Header
 	used := 0
 	switch {
 	case f.empty():
 	case f.chunked:
 		var err error
-		body, used, err = l.up.dechunk(buf, resp)
+		body, trailer, used, err = l.up.dechunk(buf)
 		if err == io.ErrUnexpectedEOF {
 			x.waitBody(l, u, eof)
 			return
@@ -213,7 +251,7 @@ func (x *evExchange) received(l *evLoop, u *evUpstream, eof bool) {
 		}
 		body, used = buf[:f.length], int(f.length)
 	}
-	x.complete(l, u, resp, body, end+used, !resp.Close && !f.toClose)
+	x.complete(l, u, resp, l.up.bodyOf(resp, body, trailer), end+used, !resp.Close && !f.toClose)
 }
 
 // head parses the response head in u, skipping interim 1xx answers, and
@@ -267,10 +305,9 @@ func (x *evExchange) waitBody(l *evLoop, u *evUpstream, eof bool) {
 
 // complete answers the client with resp and body, whose message takes
 // the first used bytes of u, and gives u back to the pool when keep.
-func (x *evExchange) complete(l *evLoop, u *evUpstream, resp *http.Response, body []byte, used int, keep bool) {
+func (x *evExchange) complete(l *evLoop, u *evUpstream, resp *http.Response, body io.ReadCloser, used int, keep bool) {
 	x.up.observe(x.t, resp.StatusCode)
-	l.up.body.Reset(body)
-	resp.Body = evBody{&l.up.body}
+	resp.Body = body
 	l.g.respond(x.rc, resp, idleTimer{})
 	x.succeed(l, u, used, keep)
 }
@@ -504,17 +541,19 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// dechunk decodes the chunked body at the start of buf, with its
-// trailers into resp.Trailer. It fails with io.ErrUnexpectedEOF while the
-// body is not whole.
-func (s *upstreamScratch) dechunk(buf []byte, resp *http.Response) (body []byte, used int, err error) {
+// dechunk decodes the chunked body at the start of buf, and returns it
+// with the fields of its trailer section (nil: none). The trailer is kept
+// apart from the response's announced one (see evTrailedBody). It fails
+// with io.ErrUnexpectedEOF while the body is not whole.
+func (s *upstreamScratch) dechunk(buf []byte) (body []byte, trailer http.Header, used int, err error) {
 	src := bytes.NewReader(buf)
 	if s.br == nil {
 		s.br = bufio.NewReaderSize(src, 4096)
 	} else {
 		s.br.Reset(src)
 	}
-	r := newBodyReader(s.br, framing{length: -1, chunked: true}, resp, &s.head)
+	s.trailed.Trailer = nil
+	r := newBodyReader(s.br, framing{length: -1, chunked: true}, &s.trailed, &s.head)
 	s.decoded = s.decoded[:0]
 	for {
 		if len(s.decoded) == cap(s.decoded) {
@@ -523,10 +562,11 @@ func (s *upstreamScratch) dechunk(buf []byte, resp *http.Response) (body []byte,
 		n, err := r.Read(s.decoded[len(s.decoded):cap(s.decoded)])
 		s.decoded = s.decoded[:len(s.decoded)+n]
 		if err == io.EOF {
-			return s.decoded, len(buf) - src.Len() - s.br.Buffered(), nil
+			trailer, s.trailed.Trailer = s.trailed.Trailer, nil // the caller's now
+			return s.decoded, trailer, len(buf) - src.Len() - s.br.Buffered(), nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 	}
 }
