@@ -194,9 +194,17 @@ func (x *evExchange) sendOn(l *evLoop, u *evUpstream) {
 		u.deadline = earliest(x.timeout, u.deadline)
 		return
 	}
-	u.deadline = earliest(x.timeout, l.now.Add(x.up.readTimeout))
+	u.deadline = x.timeout // until the request is written (see written)
 	u.flush(l)
 	u.update(l)
+}
+
+// written starts the attempt's read timeout once u took the whole
+// request: it bounds the wait for the response from then on, as h1Client
+// and http.Transport's ResponseHeaderTimeout do. The time the upstream
+// takes to take the request in is bounded by the service's timeout alone.
+func (x *evExchange) written(l *evLoop, u *evUpstream) {
+	u.deadline = earliest(x.timeout, l.now.Add(x.up.readTimeout))
 }
 
 // bodySent starts the route's copy of a request with a body once an

@@ -146,7 +146,7 @@ func (u *evUpstream) connected(l *evLoop) {
 		return
 	}
 	if x := u.ex; x != nil {
-		u.deadline = earliest(x.timeout, l.now.Add(x.up.readTimeout))
+		u.deadline = x.timeout // until the request is written (see evExchange.written)
 	}
 }
 
@@ -213,8 +213,12 @@ func (u *evUpstream) flush(l *evLoop) {
 		}
 	}
 	if !u.out.pending() {
+		written := len(u.out.buf) > 0 // the request's last bytes went just now
 		u.out.buf, u.out.off, u.out.blocked = u.out.buf[:0], 0, false
 		if x := u.ex; x != nil {
+			if written {
+				x.written(l, u)
+			}
 			x.bodySent(l)
 		}
 	}
