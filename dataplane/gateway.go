@@ -127,6 +127,11 @@ type Gateway struct {
 	bg       context.Context
 	bgCancel context.CancelFunc
 	mirrors  sync.WaitGroup
+	// mirrorMu orders the start of every copy (read-locked) against
+	// Shutdown's wait for them; mirrorsClosed, under it, refuses copies
+	// once Shutdown waits (see closeMirrors).
+	mirrorMu      sync.RWMutex
+	mirrorsClosed bool
 
 	srvMu   sync.Mutex
 	servers map[server]struct{}

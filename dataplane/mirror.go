@@ -59,6 +59,16 @@ func (m *mirror) sample() bool {
 	return m.percent >= 100 || rand.Float64()*100 < m.percent
 }
 
+// acquire takes a slot for a copy, and reports false at the bound.
+func (m *mirror) acquire() bool {
+	select {
+	case m.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // startMirror sends a copy of rc's request to the route's shadow service
 // in the background, if the request is sampled and a slot is free. The
 // copy's body, if any, is fed by rc.body as the upstream reads it: the
@@ -81,10 +91,10 @@ func (g *Gateway) mirror(rc *RequestContext, held []byte) *mirrorTee {
 	if m == nil || !m.sample() {
 		return nil
 	}
-	select {
-	case m.slots <- struct{}{}:
-	default:
-		return nil // at the bound: drop
+	g.mirrorMu.RLock()
+	defer g.mirrorMu.RUnlock()
+	if g.mirrorsClosed || !m.acquire() {
+		return nil // Shutdown waits for copies no more, or at the bound: drop
 	}
 	up := m.service
 	req := mirrorRequest(rc, up)
@@ -109,6 +119,18 @@ func (g *Gateway) mirror(rc *RequestContext, held []byte) *mirrorTee {
 		sendMirror(req, up, key)
 	})
 	return tee
+}
+
+// closeMirrors makes every copy from now on be dropped, cancels those
+// running and waits for them. A request that outlives Shutdown (whose
+// context ended first) starts no copy that nothing would wait for, and no
+// copy's start races with the wait.
+func (g *Gateway) closeMirrors() {
+	g.mirrorMu.Lock()
+	g.mirrorsClosed = true
+	g.mirrorMu.Unlock()
+	g.bgCancel()
+	g.mirrors.Wait()
 }
 
 // mirrorRequest builds the copy: the same method, path (as the route sends

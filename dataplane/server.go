@@ -64,8 +64,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	g.bgCancel()
-	g.mirrors.Wait()
+	g.closeMirrors()
 	g.updateMu.Lock()
 	g.stopUpstreams(nil)
 	g.transports.closeIdle()
