@@ -69,6 +69,11 @@ const evClientEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP
 // goroutine server gave back between two requests (idle: it gets
 // IdleTimeout, and Shutdown closes it at once).
 func (l *evLoop) openClient(fd int, remote string, kept bool) {
+	if l.closedAll { // delivered after Server.Close closed the loop's clients
+		syscall.Close(fd)
+		l.load.Add(-1)
+		return
+	}
 	c := &evClient{fd: fd, in: make([]byte, evClientBuffer)}
 	conn := &h1ServerConn{srv: l.s, remote: remote, accepted: l.now, kept: kept}
 	conn.state.Store(connNew)

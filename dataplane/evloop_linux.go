@@ -75,6 +75,10 @@ type evLoop struct {
 	poll    evPoll    // polling for upstream answers (evpoll_linux.go)
 	exited  chan struct{}
 
+	// closedAll says closeAll ran (Server.Close): a connection delivered
+	// since is closed, not opened.
+	closedAll bool
+
 	mu       sync.Mutex
 	tasks    []func()
 	incoming []evIncoming // connections another loop accepted for this one
@@ -184,6 +188,9 @@ func (e *evEngine) takeBack(fd int, remote string) bool {
 	}
 	target.load.Add(1)
 	target.s.incoming.Add(1)
+	if h := testHookTakeBack.Load(); h != nil {
+		(*h)()
+	}
 	if target.deliver(fd, remote, true) {
 		target.counts.takenBack.Add(1)
 		return true
@@ -192,6 +199,10 @@ func (e *evEngine) takeBack(fd int, remote string) bool {
 	target.load.Add(-1)
 	return false
 }
+
+// testHookTakeBack, when set, runs in takeBack between its check of
+// shutting and the delivery: tests hold a connection there.
+var testHookTakeBack atomic.Pointer[func()]
 
 // stopAccepting makes every loop open the clients waiting in the
 // listener's queue and close its listener, and returns when they have; a
@@ -650,8 +661,10 @@ func (l *evLoop) hasIncoming() bool {
 	return len(l.incoming) > 0
 }
 
-// closeAll closes the listener and every client connection.
+// closeAll closes the listener and every client connection, and those
+// delivered from now on (see openClient).
 func (l *evLoop) closeAll() {
+	l.closedAll = true
 	l.stopAccepting()
 	l.sockets.each(func(s evSocket) {
 		if c, ok := s.(*evClient); ok {
