@@ -21,10 +21,14 @@ func rawUpstream(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveRaw(t, ln, serve)
+}
+
+// serveRaw runs serve on every connection ln accepts, until the test
+// ends, and returns ln's address.
+func serveRaw(t *testing.T, ln net.Listener, serve func(c net.Conn, br *bufio.Reader)) string {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -35,7 +39,7 @@ func rawUpstream(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string 
 				serve(c, bufio.NewReader(c))
 			})
 		}
-	}()
+	})
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	return ln.Addr().String()
 }
