@@ -15,34 +15,17 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/dataplane"
+	"github.com/tollgate/tollgate/internal/fakeclock"
 	"github.com/tollgate/tollgate/store"
 )
 
 // waitTimeout bounds every wait in these tests.
 const waitTimeout = 10 * time.Second
 
-// fakeClock is the cache's clock, moved by hand. It starts on a whole
-// second so that a Date field written from it has no rounding.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is an injected clock that tests move by hand.
+type fakeClock = fakeclock.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return fakeclock.New() }
 
 // upstream is a test origin that counts its requests and stamps Date
 // from the fake clock.
