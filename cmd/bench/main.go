@@ -2,7 +2,9 @@
 // run: the upstream reached directly, nginx as a reverse proxy (where it
 // is installed) and tollgate, each driven by the same closed-loop load
 // (wrk, keep-alive) and the same open-loop fixed rate (vegeta). It prints
-// throughput, p50/p99 latency and the ratios tollgate/nginx.
+// throughput, p50/p99 latency and the ratios tollgate/nginx. With -tls
+// nginx and tollgate terminate TLS on the client side (the upstream stays
+// plain HTTP).
 //
 // Run it with `make bench`.
 package main
@@ -32,6 +34,7 @@ type options struct {
 	also     string
 	body     int    // > 0: every request is a POST with a body of this many bytes
 	script   string // the wrk script that sends that body; "" for GETs
+	tls      bool   // the proxies terminate TLS; the upstream (and direct) stay plain HTTP
 }
 
 func main() {
@@ -49,14 +52,19 @@ func main() {
 	flag.IntVar(&o.openRuns, "open-runs", 5, "open-loop rounds per target; the median of their p50s is reported")
 	flag.StringVar(&o.out, "out", "", "directory for logs (default: a temp dir)")
 	flag.StringVar(&o.extra, "tollgate-flags", "", "more flags for the tollgate agent, space-separated (e.g. \"--access-log off\")")
-	flag.StringVar(&o.also, "also", "", "one more proxy to measure, as name=command; {port} and {upstream} (host:port) in the command are filled in")
+	flag.StringVar(&o.also, "also", "", "one more proxy to measure, as name=command; {port} and {upstream} (host:port) in the command are filled in, and with -tls {cert} and {key} (PEM files)")
 	flag.IntVar(&o.body, "body", 0, "send every request as a POST with a JSON body of this many bytes (0: GET without a body)")
+	flag.BoolVar(&o.tls, "tls", false, "reach nginx, tollgate and the -also proxy over TLS (a self-signed ECDSA P-256 certificate for localhost and 127.0.0.1, made in the run's directory); direct stays plain HTTP")
 	limits := flag.Bool("limits", false, "run the rate-limit accuracy benchmark instead")
 	limit := flag.Int("limit", 500, "with -limits: the limit per window")
 	windows := flag.String("windows", "1s,60s", "with -limits: window sizes")
 	flag.Parse()
 	run := func(o options) error { return runProxyBench(o) }
 	if *limits {
+		if o.tls {
+			fmt.Fprintln(os.Stderr, "bench: -tls measures the proxies, not -limits")
+			os.Exit(2)
+		}
 		run = func(o options) error {
 			lo := limitsOptions{binary: o.binary, limit: *limit, out: o.out}
 			for _, w := range strings.Split(*windows, ",") {
@@ -98,17 +106,30 @@ func runProxyBench(o options) error {
 		return err
 	}
 	env := &environment{dir: o.out, log: slog.New(slog.NewTextHandler(os.Stderr, nil)), extra: strings.Fields(o.extra), also: o.also}
+	if o.tls {
+		if env.cert, err = writeBenchCert(o.out); err != nil {
+			return fmt.Errorf("-tls: %w", err)
+		}
+	}
 	defer env.stopAll()
 	targets, err := env.startTargets(bin)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench: %d rounds of %s closed loop per target, targets in turn (wrk -t%d -c%d, median reported), then %d rounds of %d req/s open loop for %s (median of the p50s); logs in %s\n\n",
-		o.runs, o.duration, o.threads, o.conns, o.openRuns, o.rate, o.rateDur, o.out)
+	fmt.Printf("bench: %d rounds of %s closed loop per target, targets in turn (wrk -t%d -c%d, median reported), then %d rounds of %d req/s open loop for %s (median of the p50s)%s; logs in %s\n\n",
+		o.runs, o.duration, o.threads, o.conns, o.openRuns, o.rate, o.rateDur, tlsNote(o.tls), o.out)
 	results, err := measureAll(o, targets)
 	if err != nil {
 		return err
 	}
 	report(os.Stdout, results)
 	return nil
+}
+
+// tlsNote is what the header line says about TLS: nothing without -tls.
+func tlsNote(on bool) string {
+	if !on {
+		return ""
+	}
+	return "; the proxies terminate TLS 1.2/1.3 (self-signed ECDSA P-256, one handshake per keep-alive connection, HTTP/1.1), direct is the plain-HTTP upstream baseline"
 }

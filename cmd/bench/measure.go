@@ -183,7 +183,11 @@ func openLoop(o options, t target) (p50, p99 time.Duration, errs, total uint64) 
 		vt.Header.Set(name, value)
 	}
 	targeter := vegeta.NewStaticTargeter(vt)
-	attacker := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Connections(o.conns))
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(o.conns)}
+	if strings.HasPrefix(t.url, "https://") {
+		opts = append(opts, vegeta.TLSConfig(insecureTLS()), vegeta.HTTP2(false))
+	}
+	attacker := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
 	for res := range attacker.Attack(targeter, vegeta.Rate{Freq: o.rate, Per: time.Second}, o.rateDur, "bench") {
 		m.Add(res)

@@ -27,8 +27,9 @@ type target struct {
 // environment owns the processes a bench run starts.
 type environment struct {
 	dir   string
-	extra []string // more flags for the tollgate agent
-	also  string   // name=command of one more proxy to measure; "" for none
+	extra []string   // more flags for the tollgate agent
+	also  string     // name=command of one more proxy to measure; "" for none
+	cert  *benchCert // with -tls: the certificate the proxies serve; nil: plain HTTP
 	log   *slog.Logger
 	procs []*exec.Cmd
 	srv   *http.Server
@@ -44,6 +45,8 @@ func freePort() (int, error) {
 }
 
 // startTargets starts the upstream, nginx (if installed) and tollgate.
+// With a certificate (-tls) the proxies are reached over TLS; the
+// upstream, direct or behind them, stays plain HTTP.
 func (e *environment) startTargets(bin string) ([]target, error) {
 	up, err := e.startUpstream()
 	if err != nil {
@@ -51,7 +54,7 @@ func (e *environment) startTargets(bin string) ([]target, error) {
 	}
 	targets := []target{{name: "direct", url: up + "/item", pid: e.lastPid()}}
 	if _, err := exec.LookPath("nginx"); err == nil {
-		u, err := e.startNginx("proxy", nginxProxyConf(up))
+		u, err := e.startNginx("proxy", nginxProxyConf(up, e.cert), e.cert != nil)
 		if err != nil {
 			return nil, fmt.Errorf("nginx proxy: %w", err)
 		}
@@ -76,7 +79,8 @@ func (e *environment) startTargets(bin string) ([]target, error) {
 	return targets, nil
 }
 
-// startAlso starts the -also proxy in front of upstream.
+// startAlso starts the -also proxy in front of upstream. With -tls it is
+// reached over TLS, on the certificate and key files {cert} and {key}.
 func (e *environment) startAlso(upstream string) (target, error) {
 	name, command, ok := strings.Cut(e.also, "=")
 	if !ok || name == "" || command == "" {
@@ -86,12 +90,17 @@ func (e *environment) startAlso(upstream string) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	command = strings.NewReplacer("{port}", fmt.Sprint(port), "{upstream}", strings.TrimPrefix(upstream, "http://")).Replace(command)
+	var certFile, keyFile string
+	if e.cert != nil {
+		certFile, keyFile = e.cert.certFile, e.cert.keyFile
+	}
+	command = strings.NewReplacer("{port}", fmt.Sprint(port), "{upstream}", strings.TrimPrefix(upstream, "http://"),
+		"{cert}", certFile, "{key}", keyFile).Replace(command)
 	args := strings.Fields(command)
 	if err := e.start(exec.Command(args[0], args[1:]...), filepath.Join(e.dir, name+".log")); err != nil {
 		return target{}, err
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	url := localURL(port, e.cert != nil)
 	return target{name: name, url: url + "/item", pid: e.lastPid()}, waitHTTP(url+"/item", 200)
 }
 
@@ -99,7 +108,7 @@ func (e *environment) startAlso(upstream string) (target, error) {
 // installed (the fastest upstream available), else from net/http.
 func (e *environment) startUpstream() (string, error) {
 	if _, err := exec.LookPath("nginx"); err == nil {
-		return e.startNginx("upstream", nginxUpstreamConf)
+		return e.startNginx("upstream", nginxUpstreamConf, false)
 	}
 	port, err := freePort()
 	if err != nil {
@@ -128,14 +137,16 @@ http {
 }
 `
 
-func nginxProxyConf(upstream string) string {
+// nginxProxyConf is nginx as a keep-alive reverse proxy to upstream with
+// 2 workers, terminating TLS with cert when it is not nil.
+func nginxProxyConf(upstream string, cert *benchCert) string {
 	return `worker_processes 2;
 events { worker_connections 4096; }
 http {
   access_log %DIR%/nginx-access.log combined buffer=64k flush=1s;
   upstream backend { server ` + strings.TrimPrefix(upstream, "http://") + `; keepalive 128; }
   server {
-    listen 127.0.0.1:%PORT% backlog=4096;
+    ` + nginxListen(cert) + `
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -147,7 +158,9 @@ http {
 `
 }
 
-func (e *environment) startNginx(name, conf string) (string, error) {
+// startNginx runs nginx with conf, its %PORT% and %DIR% filled in, and
+// returns its base URL, https when secure.
+func (e *environment) startNginx(name, conf string, secure bool) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
@@ -166,12 +179,15 @@ func (e *environment) startNginx(name, conf string) (string, error) {
 	if err := e.start(cmd, filepath.Join(dir, "stdout.log")); err != nil {
 		return "", err
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	url := localURL(port, secure)
 	return url, waitHTTP(url+"/item", 200)
 }
 
+// startTollgate runs the agent with chainSeed in front of upstream and
+// returns the data plane's base URL: with a certificate, its
+// --https-addr listener serving it.
 func (e *environment) startTollgate(bin, upstream string) (string, error) {
-	ports := make([]int, 4)
+	ports := make([]int, 5)
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -180,21 +196,34 @@ func (e *environment) startTollgate(bin, upstream string) (string, error) {
 		ports[i] = p
 	}
 	seed := filepath.Join(e.dir, "tollgate-seed.yaml")
-	doc := fmt.Sprintf(chainSeed, upstream)
-	if err := os.WriteFile(seed, []byte(doc), 0o644); err != nil {
+	if err := os.WriteFile(seed, []byte(tollgateSeed(upstream, e.cert)), 0o644); err != nil {
 		return "", err
 	}
 	cmd := exec.Command(bin, "agent", "--data-dir", filepath.Join(e.dir, "tollgate-data"),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--admin-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		"--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--gossip-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]),
 		"--seed-config", seed)
+	url := localURL(ports[0], false)
+	if e.cert != nil {
+		cmd.Args = append(cmd.Args, "--https-addr", fmt.Sprintf("127.0.0.1:%d", ports[4]))
+		url = localURL(ports[4], true)
+	}
 	cmd.Args = append(cmd.Args, e.extra...)
 	// The access log (one JSON line per request) goes to a file, as in production.
 	if err := e.start(cmd, filepath.Join(e.dir, "tollgate.log")); err != nil {
 		return "", err
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	return url, waitHTTP(url+"/item", 200)
+}
+
+// tollgateSeed is the gateway's seed config: chainSeed in front of
+// upstream, serving cert on --https-addr when it is not nil.
+func tollgateSeed(upstream string, cert *benchCert) string {
+	doc := fmt.Sprintf(chainSeed, upstream)
+	if cert != nil {
+		doc += cert.seedYAML()
+	}
+	return doc
 }
 
 func (e *environment) start(cmd *exec.Cmd, logPath string) error {
@@ -235,18 +264,26 @@ func (e *environment) stopAll() {
 	}
 }
 
-// waitHTTP polls url until it answers with status, for up to 15 s.
+// waitHTTP polls url until it answers with status, for up to 15 s. An
+// https url's self-signed certificate is not verified (the load
+// generators do not verify it either).
 func waitHTTP(url string, status int) error {
 	deadline := time.Now().Add(15 * time.Second)
-	c := http.Client{Timeout: time.Second}
+	c := http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: insecureTLS()}}
+	defer c.CloseIdleConnections()
+	last := "no answer"
 	for time.Now().Before(deadline) {
-		if resp, err := c.Get(url); err == nil {
+		resp, err := c.Get(url)
+		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == status {
 				return nil
 			}
+			last = resp.Status
+		} else {
+			last = err.Error()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("%s did not answer %d within 15s", url, status)
+	return fmt.Errorf("%s did not answer %d within 15s (last: %s)", url, status, last)
 }
