@@ -90,6 +90,8 @@ func runProxyBench(o options) error {
 			return err
 		}
 		o.out = dir
+	} else if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("-out: %w", err)
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk is not installed (apt-get install wrk nginx): %w", err)
