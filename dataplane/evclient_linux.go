@@ -43,6 +43,7 @@ type evClient struct {
 	closing    bool          // close once out is written
 	events     uint32        // the events registered
 	closed     bool
+	tls        *evTLS // nil for plain HTTP (evtls_linux.go)
 }
 
 // evOutput collects what the response writer writes; the loop sends it.
@@ -67,20 +68,30 @@ const evClientEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP
 
 // openClient starts serving an accepted connection, or with kept one the
 // goroutine server gave back between two requests (idle: it gets
-// IdleTimeout, and Shutdown closes it at once).
-func (l *evLoop) openClient(fd int, remote string, kept bool) {
+// IdleTimeout, and Shutdown closes it at once). A new connection of a TLS
+// listener goes to its handshake first (openTLS); one with in.tls is back
+// from it, or from the goroutine server.
+func (l *evLoop) openClient(in evIncoming) {
+	fd, kept := in.fd, in.kept
 	if l.closedAll { // delivered after Server.Close closed the loop's clients
 		syscall.Close(fd)
 		l.load.Add(-1)
 		return
 	}
-	c := &evClient{fd: fd, in: make([]byte, evClientBuffer)}
-	conn := &h1ServerConn{srv: l.s, remote: remote, accepted: l.now, kept: kept}
+	if l.s.tls != nil && in.tls == nil {
+		l.openTLS(fd)
+		return
+	}
+	c := &evClient{fd: fd, in: make([]byte, evClientBuffer), tls: in.tls}
+	conn := &h1ServerConn{srv: l.s, remote: in.remote, accepted: l.now, kept: kept}
 	conn.state.Store(connNew)
 	if kept {
 		conn.state.Store(connIdle)
 	}
-	conn.bw = bufio.NewWriterSize(&c.out, 4096)
+	if c.tls != nil {
+		conn.tlsState = c.tls.state
+	}
+	conn.bw = bufio.NewWriterSize(c.respOut(), 4096)
 	closeRaw := func() { l.post(func() { c.closeIfIdle(l) }) }
 	conn.closeRaw.Store(&closeRaw)
 	c.conn = conn
@@ -102,6 +113,10 @@ func (l *evLoop) openClient(fd int, remote string, kept bool) {
 	if kept {
 		c.deadline = l.now.Add(l.g.opts.IdleTimeout)
 	}
+	if c.tls != nil { // crypto/tls may hold the next request already
+		c.tls.more = true
+		c.update(l)
+	}
 }
 
 func (c *evClient) ready(l *evLoop, events uint32) {
@@ -116,13 +131,15 @@ func (c *evClient) ready(l *evLoop, events uint32) {
 }
 
 // update registers the events the connection waits for: input while
-// there is room for it, and output while some is pending.
+// there is room for it, and output while some is pending. A TLS client's
+// input that crypto/tls holds is read first (pump).
 func (c *evClient) update(l *evLoop) {
+	c.pump(l)
 	if c.closed {
 		return
 	}
 	ev := uint32(syscall.EPOLLRDHUP)
-	if c.n < len(c.in) || (c.ex == nil && !c.out.pending()) {
+	if c.wantsInput() {
 		ev |= syscall.EPOLLIN
 	}
 	if c.out.pending() && c.out.queued == 0 {
@@ -132,6 +149,12 @@ func (c *evClient) update(l *evLoop) {
 		c.events = ev
 		l.modify(c.fd, ev)
 	}
+}
+
+// wantsInput reports whether the loop reads the client: while there is
+// room for input, or between requests (read grows the buffer).
+func (c *evClient) wantsInput() bool {
+	return c.n < len(c.in) || (c.ex == nil && !c.out.pending())
 }
 
 // read takes what the client sent and serves the requests it completes.
@@ -150,7 +173,7 @@ func (c *evClient) read(l *evLoop) {
 			return
 		}
 	}
-	m, err := rawRead(c.fd, c.in[c.n:])
+	m, err := c.recv(c.in[c.n:])
 	if err == syscall.EAGAIN {
 		return
 	}
@@ -252,6 +275,7 @@ func (c *evClient) serve(l *evLoop) {
 		c.takeBody(req, end)
 		c.deadline = time.Time{}
 		req.RemoteAddr = c.conn.remote
+		req.TLS = c.conn.tlsState
 		if route.err != nil {
 			c.answerNow(l, req, route)
 		} else {
@@ -372,6 +396,7 @@ func (c *evClient) flush(l *evLoop) {
 	if c.out.queued > 0 {
 		return // afterSend goes on
 	}
+	c.seal()
 	for c.out.pending() {
 		queued, err := l.writeNext(c, c.fd, &c.out)
 		if queued || err == syscall.EAGAIN {
@@ -435,7 +460,7 @@ func (c *evClient) closeIfIdle(l *evLoop) {
 	case c.closed || c.ex != nil:
 	case c.out.pending():
 		c.closing = true // once the answer is sent
-	case c.n == 0 && inputWaiting(c.fd):
+	case c.n == 0 && (inputWaiting(c.fd) || c.tls != nil && c.tls.more):
 		c.conn.state.CompareAndSwap(connClosed, connIdle) // Shutdown marked it
 		c.read(l)
 	default:
@@ -453,6 +478,7 @@ func (c *evClient) close(l *evLoop) {
 		c.ex.clientGone(l)
 	}
 	l.settle(&c.out)
+	c.closeNotify()
 	l.forget(c.fd)
 	syscall.Close(c.fd)
 	l.clients--
@@ -484,7 +510,7 @@ func (c *evClient) handOff(l *evLoop, toLoop bool) {
 	}
 	l.counts.handedOff.Add(1)
 	pending := append([]byte(nil), c.in[:c.n]...)
-	l.s.adopt(&replayConn{TCPConn: nc, pending: pending}, c.conn, false, toLoop)
+	l.s.adopt(c.goroutineConn(nc, pending), c.conn, false, toLoop)
 }
 
 // detach takes the connection out of the loop as a *net.TCPConn; on

@@ -24,7 +24,10 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 	upPending := append([]byte(nil), u.in[end:u.n]...)
 	upOut := append([]byte(nil), u.out.buf[u.out.off:]...) // the rest of the request (a body the upstream is slow to take)
 	inPending := append([]byte(nil), c.in[:c.n]...)
-	outPending := append([]byte(nil), c.out.buf[c.out.off:]...)
+	var outPending []byte // a TLS client's unsent records go with its transport (goroutineConn)
+	if c.tls == nil {
+		outPending = append(outPending, c.out.buf[c.out.off:]...)
+	}
 	x.u, u.ex = nil, nil
 	u.closed = true
 	upConn, err := detachFD(l, u.fd)
@@ -34,7 +37,7 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 	}
 	c.ex = nil
 	x.done = true
-	clientConn, err := c.detach(l)
+	clientTCP, err := c.detach(l)
 	if err != nil {
 		upConn.Close()
 		x.dropInflight()
@@ -45,9 +48,10 @@ func (x *evExchange) escalate(l *evLoop, u *evUpstream) {
 		return
 	}
 	l.counts.streamed.Add(1)
+	clientConn := c.goroutineConn(clientTCP, nil)
 	s := &evStream{x: x, resp: resp, f: f, client: clientConn, upstream: upConn,
 		upPending: upPending, upOut: upOut, inPending: inPending, outPending: outPending}
-	closeBoth := func() { clientConn.Close(); upConn.Close() } // for Server.Close
+	closeBoth := func() { clientTCP.Close(); upConn.Close() } // for Server.Close
 	c.conn.closeRaw.Store(&closeBoth)
 	go s.run()
 }
@@ -57,7 +61,8 @@ type evStream struct {
 	x                                *evExchange
 	resp                             *http.Response
 	f                                framing
-	client, upstream                 *net.TCPConn
+	client                           net.Conn // *replayConn, or *evTLSConn
+	upstream                         *net.TCPConn
 	upPending, inPending, outPending []byte
 	upOut                            []byte // the request bytes the loop had not sent yet
 
@@ -72,10 +77,8 @@ func (s *evStream) run() {
 	x := s.x
 	conn := x.c.conn
 	srv := conn.srv
-	if len(s.outPending) > 0 {
-		if _, err := s.client.Write(s.outPending); err != nil {
-			x.rc.fail(errClientGone)
-		}
+	if err := s.writePending(); err != nil {
+		x.rc.fail(errClientGone)
 	}
 	if len(s.upOut) > 0 {
 		// The upstream answered before taking the whole request: the
@@ -107,7 +110,31 @@ func (s *evStream) run() {
 		srv.remove(conn)
 		return
 	}
-	srv.adopt(&replayConn{TCPConn: s.client, pending: append(s.inPending, s.watched...)}, conn, true, true)
+	setPending(s.client, append(s.inPending, s.watched...))
+	srv.adopt(s.client, conn, true, true)
+}
+
+// writePending writes what the loop had not sent to the client yet.
+func (s *evStream) writePending() error {
+	if t, ok := s.client.(*evTLSConn); ok {
+		return t.flushWrites()
+	}
+	if len(s.outPending) == 0 {
+		return nil
+	}
+	_, err := s.client.Write(s.outPending)
+	return err
+}
+
+// setPending makes the bytes the client sent while its answer streamed
+// the first its connection reads.
+func setPending(nc net.Conn, pending []byte) {
+	switch c := nc.(type) {
+	case *replayConn:
+		c.pending = pending
+	case *evTLSConn:
+		c.pending = pending
+	}
 }
 
 // watchClient reads from the client while the body streams, as the

@@ -335,9 +335,9 @@ func (x *evExchange) relayed(l *evLoop, u *evUpstream) bool {
 	if !ok || int64(u.n-end) < rh.length {
 		return false
 	}
-	c, n := x.c, int(rh.length)
-	c.out.buf = appendRelayedHead(c.out.buf, head, &rh, x.rc.RequestID, x.w.header)
-	c.out.buf = append(c.out.buf, u.in[end:end+n]...)
+	out, n := x.c.respOut(), int(rh.length)
+	out.buf = appendRelayedHead(out.buf, head, &rh, x.rc.RequestID, x.w.header)
+	out.buf = append(out.buf, u.in[end:end+n]...)
 	x.w.relayed(rh.status, rh.length)
 	x.rc.rw.status, x.rc.rw.bytes, x.rc.complete = rh.status, rh.length, true
 	x.up.observe(x.t, rh.status)

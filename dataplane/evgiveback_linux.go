@@ -3,6 +3,8 @@
 package dataplane
 
 import (
+	"crypto/tls"
+	"net"
 	"syscall"
 )
 
@@ -10,26 +12,56 @@ import (
 // request (a body the loop does not take in, a response too large to
 // buffer), to the loops now that it waits for its next request, and
 // reports whether it did; false leaves c as it was, served by goroutines.
-// It gives nothing back that holds bytes read ahead, or that a TLS or
-// HTTP/2 server owns. The caller forgets c when it returns true.
+// A TLS connection goes with its *tls.Conn, after its handshake too (see
+// evtls_linux.go). It gives nothing back that holds bytes read ahead, or
+// that an HTTP/2 server owns. The caller forgets c when it returns true.
 func (c *h1ServerConn) giveBack() bool {
-	rc, ok := c.nc.(*replayConn)
-	if !ok || len(rc.pending) > 0 || c.br.Buffered() > 0 || c.lr.hasByte || c.bw.Buffered() > 0 || c.ctx.Err() != nil {
+	if c.br.Buffered() > 0 || c.lr.hasByte || c.bw.Buffered() > 0 || c.ctx.Err() != nil {
 		return false
 	}
 	e, ok := c.srv.loopEngine().(*evEngine)
 	if !ok {
 		return false
 	}
-	fd, err := dupSocket(rc.TCPConn)
+	switch nc := c.nc.(type) {
+	case *replayConn:
+		return len(nc.pending) == 0 && c.giveBackFD(e, nc.TCPConn, nil)
+	case *evTLSConn:
+		return len(nc.pending) == 0 && c.giveBackTLS(e, nc.Conn, nc.tr)
+	case *tls.Conn: // just after its handshake
+		tr, ok := c.raw.(*evTLSTransport)
+		return ok && c.giveBackTLS(e, nc, tr)
+	}
+	return false
+}
+
+// giveBackTLS gives back a TLS connection: the loop goes on with tc, its
+// transport switched to the loop's descriptor.
+func (c *h1ServerConn) giveBackTLS(e *evEngine, tc *tls.Conn, tr *evTLSTransport) bool {
+	if tr.conn == nil || len(tr.sealed) > 0 {
+		return false
+	}
+	return c.giveBackFD(e, tr.conn, &evTLS{conn: tc, tr: tr, state: c.tlsState})
+}
+
+// giveBackFD gives the loops a duplicate of tc's descriptor, with sec for
+// a TLS connection, and closes tc.
+func (c *h1ServerConn) giveBackFD(e *evEngine, tc *net.TCPConn, sec *evTLS) bool {
+	fd, err := dupSocket(tc)
 	if err != nil {
 		return false
 	}
-	if !e.takeBack(fd, c.remote) {
+	if sec != nil {
+		sec.tr.toLoop(fd) // before the loop can see it
+	}
+	if !e.takeBack(evIncoming{fd: fd, remote: c.remote, kept: c.state.Load() != connNew, tls: sec}) {
+		if sec != nil {
+			sec.tr.toConn(tc, nil)
+		}
 		syscall.Close(fd)
 		return false
 	}
-	_ = rc.TCPConn.Close() // the duplicate, now the loop's, keeps the connection open
+	_ = tc.Close() // the duplicate, now the loop's, keeps the connection open
 	c.releaseBuffers()
 	return true
 }

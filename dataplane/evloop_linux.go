@@ -17,7 +17,8 @@ import (
 	"github.com/tollgate/tollgate/internal/uring"
 )
 
-// The event-loop engine (Options.Engine "epoll") serves plain HTTP/1.1 the
+// The event-loop engine (Options.Engine "epoll") serves HTTP/1.1 (over TLS
+// too: evtls_linux.go) the
 // way nginx does: one loop per CPU, each a goroutine that
 // waits in epoll_wait for every socket it owns, client and upstream alike,
 // and reads a socket only when the kernel says it is readable. A request
@@ -173,10 +174,11 @@ func startLoops(s *h1Server, ln net.Listener) (loopEngine, error) {
 	return e, nil
 }
 
-// takeBack gives fd, a kept connection between two requests, to the
-// loop with the fewest clients, and reports false (fd untouched) when no
-// loop can take it: they are shutting down or ended.
-func (e *evEngine) takeBack(fd int, remote string) bool {
+// takeBack gives in.fd, a kept connection between two requests (or a TLS
+// one after its handshake), to the loop with the fewest clients, and
+// reports false (fd untouched) when no loop can take it: they are
+// shutting down or ended.
+func (e *evEngine) takeBack(in evIncoming) bool {
 	if len(e.loops) == 0 || e.loops[0].s.shutting.Load() {
 		return false
 	}
@@ -191,7 +193,7 @@ func (e *evEngine) takeBack(fd int, remote string) bool {
 	if h := testHookTakeBack.Load(); h != nil {
 		(*h)()
 	}
-	if target.deliver(fd, remote, true) {
+	if target.deliver(in) {
 		target.counts.takenBack.Add(1)
 		return true
 	}
@@ -504,7 +506,7 @@ func (l *evLoop) runTasks() {
 	l.mu.Unlock()
 	for _, in := range incoming {
 		l.s.incoming.Add(-1)
-		l.runTask(func() { l.openClient(in.fd, in.remote, in.kept) }) // a panic spares the rest
+		l.runTask(func() { l.openClient(in) }) // a panic spares the rest
 	}
 	for _, f := range tasks {
 		l.runTask(f)
@@ -517,17 +519,18 @@ type evIncoming struct {
 	fd     int
 	remote string
 	kept   bool
+	tls    *evTLS // a TLS connection's state after its handshake
 }
 
 // deliver queues a connection for the loop to open, and reports false if
 // the loop has ended.
-func (l *evLoop) deliver(fd int, remote string, kept bool) bool {
+func (l *evLoop) deliver(in evIncoming) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ended {
 		return false
 	}
-	l.incoming = append(l.incoming, evIncoming{fd, remote, kept})
+	l.incoming = append(l.incoming, in)
 	one := [8]byte{1}
 	_, _ = syscall.Write(l.wakeFD, one[:])
 	return true
@@ -617,7 +620,7 @@ func (l *evLoop) assign(fd int, remote string) {
 	target.load.Add(1)
 	if target != l {
 		l.s.incoming.Add(1)
-		if target.deliver(fd, remote, false) {
+		if target.deliver(evIncoming{fd: fd, remote: remote}) {
 			return
 		}
 		l.s.incoming.Add(-1)
@@ -626,7 +629,7 @@ func (l *evLoop) assign(fd int, remote string) {
 		target.load.Add(-1)
 		l.load.Add(1)
 	}
-	l.openClient(fd, remote, false)
+	l.openClient(evIncoming{fd: fd, remote: remote})
 }
 
 // stopAccepting closes the loop's listener. Its idle clients stay open
@@ -649,7 +652,7 @@ func (l *evLoop) stopAccepting() {
 func (l *evLoop) drainBacklog() {
 	acceptWaiting(l.lfd, func(fd int, sa syscall.Sockaddr) {
 		l.load.Add(1)
-		l.openClient(fd, sockaddrString(sa), false)
+		l.openClient(evIncoming{fd: fd, remote: sockaddrString(sa)})
 	})
 }
 

@@ -52,14 +52,14 @@ type Options struct {
 	// limits, ...), outermost first; the route's own header transforms
 	// run after it. Nil means none. An error rejects the config.
 	Policies func(cfg *store.Config, route *store.Route) ([]Policy, error)
-	// Engine chooses how Serve's plain-HTTP listeners are served:
-	// EngineEpoll (the default: event loops on Linux, see
-	// evloop_linux.go; elsewhere it falls back to goroutines) or
-	// EngineGoroutine (a goroutine per connection).
+	// Engine chooses how the HTTP/1.1 clients of Serve's and ServeTLS's
+	// listeners are served: EngineEpoll (the default: event loops on
+	// Linux, see evloop_linux.go, with TLS handshakes on goroutines;
+	// elsewhere it falls back to goroutines) or EngineGoroutine (a
+	// goroutine per connection).
 	Engine string
-	// MaxConns caps the connections Serve holds open per listener (0: no
-	// cap); further clients wait in the accept queue. ServeTLS leaves it
-	// to the caller (netutil.LimitListener).
+	// MaxConns caps the connections Serve and ServeTLS hold open per
+	// listener (0: no cap); further clients wait in the accept queue.
 	MaxConns int
 	// EventLoops is how many event loops the epoll engine runs per
 	// listener (0: GOMAXPROCS). A process can leave the Go scheduler a P

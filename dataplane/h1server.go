@@ -20,7 +20,9 @@ import (
 //
 // Connections that open with the HTTP/2 preface (h2c with prior knowledge,
 // as gRPC clients do) are handed to a net/http server, which speaks
-// HTTP/2. TLS listeners keep net/http throughout (ServeTLS).
+// HTTP/2, as are TLS connections that negotiate h2 (ServeTLS). Under the
+// epoll engine the event loops serve both kinds of listener, TLS ones
+// after a handshake on a goroutine (evtls_linux.go).
 type h1Server struct {
 	g   *Gateway
 	ln  net.Listener
@@ -81,7 +83,7 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 		return http.ErrServerClosed
 	}
 	go func() { s.h2err <- s.h2.Serve(s.h2ln) }()
-	if s.tls == nil && s.g.opts.Engine == EngineEpoll {
+	if s.g.opts.Engine == EngineEpoll {
 		e, err := startLoops(s, s.ln)
 		if err == nil {
 			s.mu.Lock()
@@ -100,7 +102,7 @@ func (s *h1Server) run(tlsKey string, tlsValue bool) error {
 	}
 	defer close(s.acceptDone)
 	ln := s.ln
-	if max := s.g.opts.MaxConns; max > 0 && s.tls == nil {
+	if max := s.g.opts.MaxConns; max > 0 {
 		s.mu.Lock()
 		s.slots = newSlotListener(ln, max) // Shutdown closes s.ln under it
 		if s.shutting.Load() {
@@ -166,6 +168,19 @@ func (s *h1Server) open(nc net.Conn) {
 	go c.serve()
 }
 
+// openToLoop serves nc, a connection of a TLS listener an event loop
+// accepted, on a goroutine for its handshake; giveBack then returns it to
+// the loops, unless it negotiated h2.
+func (s *h1Server) openToLoop(nc net.Conn) {
+	c := newH1ServerConn(s, nc)
+	c.toLoop = true
+	if !s.track(c) {
+		_ = nc.Close()
+		return
+	}
+	go c.serve()
+}
+
 // track registers a connection that was accepted. It does so during
 // Shutdown too, which then waits for the connection's request (answered
 // with Connection: close): the client connected before the listener
@@ -221,6 +236,9 @@ func (s *h1Server) remove(c *h1ServerConn) {
 func (s *h1Server) adopt(nc net.Conn, old *h1ServerConn, kept, toLoop bool) {
 	c := newH1ServerConn(s, nc)
 	c.toLoop = toLoop
+	if t, ok := nc.(interface{ tlsConnState() *tls.ConnectionState }); ok {
+		c.tlsState = t.tlsConnState() // no second handshake
+	}
 	if kept {
 		c.kept = true
 		c.state.Store(connIdle)

@@ -109,7 +109,7 @@ func (c *h1ServerConn) serve() {
 		}
 		c.srv.remove(c)
 	}()
-	if c.srv.tls != nil {
+	if c.srv.tls != nil && c.tlsState == nil { // not one a loop handed over
 		tc, handed, err := c.srv.handshake(c.nc)
 		if err != nil || handed {
 			hijacked = handed
@@ -128,7 +128,13 @@ func (c *h1ServerConn) serve() {
 		c.bufs.bw.Reset(c.nc)
 	}
 	c.br, c.bw = c.bufs.br, c.bufs.bw
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.watch.init(c)
 	if !c.kept {
+		if c.toLoop && c.tlsState != nil && c.giveBack() { // a loop serves it after its handshake
+			hijacked = true
+			return
+		}
 		// A new connection gets ReadHeaderTimeout for its first request
 		// line, not IdleTimeout: a silent client must not hold it for long.
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.g.opts.ReadHeaderTimeout))
@@ -140,8 +146,6 @@ func (c *h1ServerConn) serve() {
 			return
 		}
 	}
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
-	c.watch.init(c)
 	for {
 		if c.toLoop && c.giveBack() {
 			hijacked = true // the loop's now

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/tollgate/tollgate/admin"
 	"github.com/tollgate/tollgate/cluster"
@@ -200,24 +199,12 @@ func (a *Agent) listen() error {
 		if a.httpsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
 			return fmt.Errorf("listen data plane TLS %s: %w", a.cfg.HTTPSAddr, err)
 		}
-		a.httpsLn = a.limitConns(a.httpsLn)
 		go func() { a.failed <- a.gateway.ServeTLS(a.httpsLn) }()
 	}
 	if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
 		return fmt.Errorf("listen admin %s: %w", a.cfg.AdminAddr, err)
 	}
 	return nil
-}
-
-// limitConns caps the connections a data-plane listener holds open at
-// once (Config.MaxConns); further clients wait in the accept queue.
-// The plain-HTTP listener is capped by the gateway itself
-// (dataplane.Options.MaxConns).
-func (a *Agent) limitConns(ln net.Listener) net.Listener {
-	if a.cfg.MaxConns <= 0 {
-		return ln
-	}
-	return netutil.LimitListener(ln, a.cfg.MaxConns)
 }
 
 // newPolicies creates what the plugins run on: the cluster-wide rate
