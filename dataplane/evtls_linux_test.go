@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/waitfor"
 	"github.com/tollgate/tollgate/store"
@@ -25,7 +26,7 @@ var tlsBig = strings.Repeat("0123456789abcdef", 128<<10)
 // route goes to an upstream that answers /big with tlsBig, holds /slow
 // until the gateway leaves (got says it arrived), and answers anything
 // else with "METHOD path body X-Forwarded-Proto".
-func startEpollTLS(t *testing.T) (gw *testGateway, addr string, roots *x509.CertPool, got chan struct{}) {
+func startEpollTLS(t *testing.T, opts Options) (gw *testGateway, addr string, roots *x509.CertPool, got chan struct{}) {
 	got = make(chan struct{}, 1)
 	up := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -43,7 +44,7 @@ func startEpollTLS(t *testing.T) (gw *testGateway, addr string, roots *x509.Cert
 	cert, key, x := selfSigned(t, "a.test")
 	cfg := oneRoute(1, up.URL, store.Route{Paths: []string{"/"}})
 	cfg.Certificates = []store.Certificate{{Name: "a", Cert: cert, Key: key, SNIs: []string{"a.test"}}}
-	gw = startEpoll(t, cfg, Options{})
+	gw = startEpoll(t, cfg, opts)
 	addr = serveTLS(t, gw)
 	roots = x509.NewCertPool()
 	roots.AddCert(x)
@@ -53,24 +54,60 @@ func startEpollTLS(t *testing.T) (gw *testGateway, addr string, roots *x509.Cert
 // tlsConfDial opens a TLS connection offering alpn (none if nil).
 func tlsConfDial(t *testing.T, addr string, roots *x509.CertPool, alpn []string) *confConn {
 	t.Helper()
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: waitTimeout},
-		Config: &tls.Config{RootCAs: roots, ServerName: "a.test", NextProtos: alpn}}
-	c, err := d.Dial("tcp", addr)
+	cc, _ := tlsConfDialHeld(t, addr, roots, alpn)
+	return cc
+}
+
+// tlsConfDialHeld is tlsConfDial whose records can be held back and then
+// sent in one write (heldConn).
+func tlsConfDialHeld(t *testing.T, addr string, roots *x509.CertPool, alpn []string) (*confConn, *heldConn) {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
+	held := &heldConn{Conn: raw}
+	c := tls.Client(held, &tls.Config{RootCAs: roots, ServerName: "a.test", NextProtos: alpn})
 	t.Cleanup(func() { c.Close() })
-	if p := c.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+	_ = c.SetDeadline(time.Now().Add(waitTimeout))
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	if p := c.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
 		t.Fatalf("negotiated %q", p)
 	}
-	return &confConn{c: c, br: bufio.NewReader(c)}
+	return &confConn{c: c, br: bufio.NewReader(c)}, held
+}
+
+// heldConn collects what is written while hold is set; release sends it
+// in one write.
+type heldConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (h *heldConn) Write(p []byte) (int, error) {
+	if h.hold {
+		h.buf = append(h.buf, p...)
+		return len(p), nil
+	}
+	return h.Conn.Write(p)
+}
+
+func (h *heldConn) release() error {
+	h.hold = false
+	_, err := h.Conn.Write(h.buf)
+	h.buf = nil
+	return err
 }
 
 // TestEpollTLSServesOnTheLoop: requests over TLS, with http/1.1 by ALPN
 // or no ALPN, are served on the loops, many on one connection, a POST
 // body included, with X-Forwarded-Proto https and an access log record.
 func TestEpollTLSServesOnTheLoop(t *testing.T) {
-	gw, addr, roots, _ := startEpollTLS(t)
+	gw, addr, roots, _ := startEpollTLS(t, Options{})
 	for _, alpn := range [][]string{{"http/1.1"}, nil} {
 		before := gw.LoopStats()
 		cc := tlsConfDial(t, addr, roots, alpn)
@@ -97,7 +134,7 @@ func TestEpollTLSServesOnTheLoop(t *testing.T) {
 // middle of a connection the loops serve; the connection goes on, with
 // its TLS state, and comes back to the loops after each.
 func TestEpollTLSHandsOverAndContinues(t *testing.T) {
-	gw, addr, roots, _ := startEpollTLS(t)
+	gw, addr, roots, _ := startEpollTLS(t, Options{})
 	cc := tlsConfDial(t, addr, roots, []string{"http/1.1"})
 	large := strings.Repeat("l", evMaxBody+1)
 	for i, tt := range []struct{ raw, want string }{
@@ -127,7 +164,7 @@ func TestEpollTLSHandsOverAndContinues(t *testing.T) {
 // TestEpollTLSClientGone: a TLS client that leaves while its request
 // waits on the upstream is logged 499, and the listener serves on.
 func TestEpollTLSClientGone(t *testing.T) {
-	gw, addr, roots, got := startEpollTLS(t)
+	gw, addr, roots, got := startEpollTLS(t, Options{})
 	cc := tlsConfDial(t, addr, roots, nil)
 	if err := cc.write(confGet("/slow")); err != nil {
 		t.Fatal(err)
@@ -149,7 +186,7 @@ func TestEpollTLSClientGone(t *testing.T) {
 // TestEpollTLSStillNegotiatesH2: the listener whose HTTP/1.1 clients the
 // loops serve still speaks HTTP/2 to clients that offer it.
 func TestEpollTLSStillNegotiatesH2(t *testing.T) {
-	gw, addr, roots, _ := startEpollTLS(t)
+	gw, addr, roots, _ := startEpollTLS(t, Options{})
 	c := tlsClient(t, &tls.Config{RootCAs: roots, ServerName: "a.test"})
 	c.Timeout = waitTimeout
 	resp, err := c.Get("https://" + addr + "/h2")
@@ -167,5 +204,48 @@ func TestEpollTLSStillNegotiatesH2(t *testing.T) {
 	}
 	if st := gw.LoopStats(); st.Served != 1 {
 		t.Errorf("served %d on the loops, want the HTTP/1.1 request alone", st.Served)
+	}
+}
+
+// TestEpollTLSPipelinedRecords: requests that arrive in one segment, each
+// in records of its own, are all answered: the loop reads what crypto/tls
+// holds without waiting for an event that will not come.
+func TestEpollTLSPipelinedRecords(t *testing.T) {
+	gw, addr, roots, _ := startEpollTLS(t, Options{})
+	cc, held := tlsConfDialHeld(t, addr, roots, []string{"http/1.1"})
+	held.hold = true
+	for i := range 5 {
+		if err := cc.write(confGet(fmt.Sprintf("/q/%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := held.release(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		resp, body, err := cc.read("GET")
+		if want := fmt.Sprintf("GET /q/%d  https", i); err != nil || resp.StatusCode != 200 || body != want {
+			t.Fatalf("#%d: %v %q, want %q", i, err, body, want)
+		}
+	}
+	if st := gw.LoopStats(); st.Served != 5 || st.HandedOff != 0 {
+		t.Errorf("served %d on the loops, handed off %d: want 5 and 0", st.Served, st.HandedOff)
+	}
+}
+
+// TestEpollTLSLimits: a TLS client over the header or body limit gets the
+// goroutine server's 431 or 413, as on a plain connection.
+func TestEpollTLSLimits(t *testing.T) {
+	_, addr, roots, _ := startEpollTLS(t, Options{MaxHeaderBytes: 4 << 10, MaxRequestBodyBytes: 1 << 10})
+	cc := tlsConfDial(t, addr, roots, nil)
+	big := "GET /h HTTP/1.1\r\nHost: a.test\r\nX-Big: " + strings.Repeat("a", 5<<10) + "\r\n\r\n"
+	resp, body := cc.do(t, "GET", big)
+	checkGatewayError(t, resp, []byte(body), http.StatusRequestHeaderFieldsTooLarge, "headers_too_large")
+	cc = tlsConfDial(t, addr, roots, nil)
+	resp, body = cc.do(t, "POST", confPost("/b", strings.Repeat("x", 2<<10)))
+	checkGatewayError(t, resp, []byte(body), http.StatusRequestEntityTooLarge, "body_too_large")
+	cc = tlsConfDial(t, addr, roots, nil)
+	if resp, body := cc.do(t, "POST", confPost("/ok", "fine")); resp.StatusCode != 200 || body != "POST /ok fine https" {
+		t.Errorf("under the limits: %d %q", resp.StatusCode, body)
 	}
 }
