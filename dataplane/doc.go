@@ -39,7 +39,8 @@
 // TLS with the config's certificates chosen by SNI (tls.go), TLS 1.2 at
 // least, HTTP/2 over ALPN.
 //
-// On Linux, Serve's HTTP/1.1 runs on event loops by default
+// On Linux, the HTTP/1.1 of Serve and ServeTLS (after a handshake on a
+// goroutine, evtls_linux.go) runs on event loops by default
 // (Options.Engine, evloop_linux.go): one per CPU, each waiting in
 // epoll_wait on its clients and its own upstream connections, running the
 // request path above synchronously for the requests it can serve without
