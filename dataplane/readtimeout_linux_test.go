@@ -24,10 +24,16 @@ import (
 // it when they began to write, so an upstream slow to read a request
 // larger than the sockets' buffers got a 504 although it answered at
 // once.)
+//
+// "Written whole" means taken by the gateway's socket, whose send buffer
+// may still hold megabytes that the upstream drains through its small
+// receive window once released: the read timeout is long enough for that
+// on a loaded machine (500 ms failed once, under the race detector at a
+// load average of 10), and the release comes after it.
 func TestReadTimeoutStartsOnceRequestIsWritten(t *testing.T) {
-	const readTimeout = 500 * time.Millisecond
+	const readTimeout = 2 * time.Second
 	release := make(chan struct{})
-	time.AfterFunc(3*readTimeout, func() { close(release) }) // well after the read timeout
+	time.AfterFunc(readTimeout+500*time.Millisecond, func() { close(release) }) // after the read timeout
 	resp, body := stalledWrite(t, readTimeout, waitTimeout, release)
 	if resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("%d %q, want the upstream's 200: it answered as soon as it had the request", resp.StatusCode, body)
