@@ -396,7 +396,10 @@ func (c *evClient) flush(l *evLoop) {
 	if c.out.queued > 0 {
 		return // afterSend goes on
 	}
-	c.seal()
+	if err := c.seal(); err != nil {
+		c.gone(l)
+		return
+	}
 	for c.out.pending() {
 		queued, err := l.writeNext(c, c.fd, &c.out)
 		if queued || err == syscall.EAGAIN {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -68,6 +70,9 @@ type evTLSTransport struct {
 	// mode, records the loop had not sent yet, written before anything
 	// else.
 	sealed []byte
+	// uncount, when set, takes the connection out of a count of open ones
+	// (countOpen); it runs once, at the first Close.
+	uncount func()
 }
 
 func newEvTLSTransport(tc *net.TCPConn) *evTLSTransport {
@@ -129,10 +134,25 @@ func (t *evTLSTransport) writeSealed() error {
 // Close closes the goroutine side's connection; in loop mode the loop
 // closes its descriptor itself.
 func (t *evTLSTransport) Close() error {
+	if t.uncount != nil {
+		t.uncount()
+	}
 	if t.conn == nil {
 		return nil
 	}
 	return t.conn.Close()
+}
+
+// underlyingTCP is the connection under t in goroutine mode: what
+// Shutdown and Close close for the goroutine server's record of it (see
+// newH1ServerConn).
+func (t *evTLSTransport) underlyingTCP() *net.TCPConn { return t.conn }
+
+// countOpen makes n count t until it is closed (an h2 connection, see
+// h1Server.handshake).
+func (t *evTLSTransport) countOpen(n *atomic.Int32) {
+	n.Add(1)
+	t.uncount = sync.OnceFunc(func() { n.Add(-1) })
 }
 
 func (t *evTLSTransport) LocalAddr() net.Addr  { return t.local }
@@ -178,6 +198,9 @@ func (c *evTLSConn) Read(p []byte) (int, error) {
 	}
 	return c.Conn.Read(p)
 }
+
+// underlyingTCP is the connection under c (see newH1ServerConn).
+func (c *evTLSConn) underlyingTCP() *net.TCPConn { return c.tr.conn }
 
 // tlsConnState is req.TLS for the connection's requests (see adopt).
 func (c *evTLSConn) tlsConnState() *tls.ConnectionState { return c.state }
@@ -228,28 +251,35 @@ func (c *evClient) pump(l *evLoop) {
 
 // seal encrypts what the response writer wrote, for flush to send. It
 // runs only with no send queued: out.buf may not move under the ring.
-func (c *evClient) seal() {
+// The transport's Write does not fail, but crypto/tls's can (a closed
+// *tls.Conn): the caller then closes the connection rather than serve
+// requests it cannot answer.
+func (c *evClient) seal() error {
 	s := c.tls
 	if s == nil {
-		return
+		return nil
 	}
 	if len(s.plain.buf) > 0 {
-		_, _ = s.conn.Write(s.plain.buf) // the transport's Write does not fail
+		_, err := s.conn.Write(s.plain.buf)
 		s.plain.buf = s.plain.buf[:0]
 		if cap(s.plain.buf) > evMaxResponse {
 			s.plain.buf = nil
 		}
+		if err != nil {
+			return fmt.Errorf("sealing the response: %w", err)
+		}
 	}
 	if len(s.tr.sealed) == 0 {
-		return
+		return nil
 	}
 	if !c.out.pending() {
 		c.out.buf, s.tr.sealed = s.tr.sealed, c.out.buf[:0]
 		c.out.off = 0
-		return
+		return nil
 	}
 	c.out.buf = append(c.out.buf, s.tr.sealed...)
 	s.tr.sealed = s.tr.sealed[:0]
+	return nil
 }
 
 // respOut is where the client's responses are written: out, or for a
@@ -282,7 +312,7 @@ func (c *evClient) goroutineConn(tc *net.TCPConn, pending []byte) net.Conn {
 	if c.tls == nil {
 		return &replayConn{TCPConn: tc, pending: pending}
 	}
-	c.seal()
+	_ = c.seal() // a failure comes again at the goroutine's first write
 	c.tls.tr.toConn(tc, c.out.buf[c.out.off:])
 	c.out.buf, c.out.off = c.out.buf[:0], 0
 	return &evTLSConn{Conn: c.tls.conn, tr: c.tls.tr, state: c.tls.state, pending: pending}

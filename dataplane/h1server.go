@@ -55,7 +55,12 @@ type h1Server struct {
 	// another loop that has not opened them yet; they count against
 	// Options.MaxConns.
 	incoming atomic.Int32
-	done     chan struct{} // closed when the last connection is gone after shutdown began
+	// h2open counts the TLS connections an event loop accepted that
+	// negotiated h2 and are open: the net/http server serves them, and
+	// they count against Options.MaxConns. (Under the goroutine engine
+	// the listener's slots count them.)
+	h2open atomic.Int32
+	done   chan struct{} // closed when the last connection is gone after shutdown began
 }
 
 // Serve answers requests on ln until Shutdown, and then returns
@@ -207,7 +212,7 @@ func (s *h1Server) atCapacity() bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)+int(s.incoming.Load()) >= max
+	return len(s.conns)+int(s.incoming.Load())+int(s.h2open.Load()) >= max
 }
 
 // remove forgets c and, during shutdown, reports the last one gone.
@@ -270,6 +275,9 @@ func (s *h1Server) handshake(nc net.Conn) (conn *tls.Conn, handed bool, err erro
 	}
 	_ = tc.SetDeadline(time.Time{})
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		if c, ok := nc.(interface{ countOpen(*atomic.Int32) }); ok {
+			c.countOpen(&s.h2open) // accepted by a loop: counts against MaxConns until closed
+		}
 		if !s.h2ln.push(tc) {
 			return nil, false, net.ErrClosed // shutting down: close it
 		}

@@ -91,6 +91,16 @@ type h1ServerConn struct {
 func newH1ServerConn(s *h1Server, nc net.Conn) *h1ServerConn {
 	c := &h1ServerConn{srv: s, raw: nc, nc: nc, remote: nc.RemoteAddr().String(), accepted: time.Now()}
 	c.state.Store(connNew)
+	if u, ok := nc.(interface{ underlyingTCP() *net.TCPConn }); ok {
+		// A TLS connection that moves between the goroutines and the
+		// loops (evtls_linux.go): Shutdown and Close close the TCP
+		// connection under it, never the *tls.Conn or its transport, which
+		// a loop may own already when the record is closed in the instant
+		// the connection is given back to it.
+		tc := u.underlyingTCP()
+		closeTCP := func() { _ = tc.Close() }
+		c.closeRaw.Store(&closeTCP)
+	}
 	return c
 }
 
