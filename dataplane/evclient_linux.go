@@ -607,10 +607,20 @@ type replayConn struct {
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
+	if n, ok := takePending(&c.pending, p); ok {
 		return n, nil
 	}
 	return c.TCPConn.Read(p)
+}
+
+// takePending copies into p what is left of *pending, bytes read from a
+// connection before its reader took it over, and reports false when
+// nothing is left.
+func takePending(pending *[]byte, p []byte) (int, bool) {
+	if len(*pending) == 0 {
+		return 0, false
+	}
+	n := copy(p, *pending)
+	*pending = (*pending)[n:]
+	return n, true
 }

@@ -191,9 +191,7 @@ type evTLSConn struct {
 }
 
 func (c *evTLSConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
+	if n, ok := takePending(&c.pending, p); ok {
 		return n, nil
 	}
 	return c.Conn.Read(p)
