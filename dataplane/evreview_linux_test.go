@@ -29,12 +29,19 @@ import (
 // and, with the epoll engine, started its loops.
 func evServer(t *testing.T, gw *testGateway) *h1Server {
 	t.Helper()
+	return evServerWhere(t, gw, "the server to start", func(*h1Server) bool { return true })
+}
+
+// evServerWhere is evServer for the first of gw's h1Servers that match
+// (what names them in a timeout).
+func evServerWhere(t *testing.T, gw *testGateway, what string, match func(*h1Server) bool) *h1Server {
+	t.Helper()
 	var s *h1Server
-	waitfor.Condition(t, waitTimeout, "the server to start", func() bool {
+	waitfor.Condition(t, waitTimeout, what, func() bool {
 		gw.srvMu.Lock()
 		defer gw.srvMu.Unlock()
 		for srv := range gw.servers {
-			if hs, ok := srv.(*h1Server); ok {
+			if hs, ok := srv.(*h1Server); ok && match(hs) {
 				hs.mu.Lock()
 				started := hs.engine != nil || gw.opts.Engine != EngineEpoll
 				hs.mu.Unlock()

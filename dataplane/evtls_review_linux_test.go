@@ -51,22 +51,7 @@ func TestEpollTLSMaxConnsCountsH2(t *testing.T) {
 // tlsEvServer is gw's TLS h1Server once its loops run.
 func tlsEvServer(t *testing.T, gw *testGateway) *h1Server {
 	t.Helper()
-	var s *h1Server
-	waitfor.Condition(t, waitTimeout, "the TLS listener served by loops", func() bool {
-		gw.srvMu.Lock()
-		defer gw.srvMu.Unlock()
-		for srv := range gw.servers {
-			if hs, ok := srv.(*h1Server); ok && hs.tls != nil {
-				hs.mu.Lock()
-				if hs.engine != nil {
-					s = hs
-				}
-				hs.mu.Unlock()
-			}
-		}
-		return s != nil
-	})
-	return s
+	return evServerWhere(t, gw, "the TLS listener served by loops", func(hs *h1Server) bool { return hs.tls != nil })
 }
 
 // TestEpollTLSCloseIdleRacingGiveBack: Shutdown's closeIdle reaching the
